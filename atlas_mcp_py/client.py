@@ -1,0 +1,463 @@
+"""AtlasClient: one `httpx2.AsyncClient` for the server's life, auth, retries, error mapping.
+
+Retry policy, as data (see `RetryPolicy`):
+- GETs retry connection errors, timeouts, dropped connections, 429 (honouring
+  `Retry-After` up to a cap), 5xx and unreadable 2xx bodies, with capped exponential
+  backoff and jitter, within an overall deadline.
+- A 5xx whose body carries a terminal job state is an answer, not an outage: never retried.
+- POSTs (generate, upload) are retried only when the request provably never reached the
+  server (connection refused, DNS failure, connect or pool timeout). Every accepted
+  generate is billed; when one may have reached Atlas and no id came back, the client
+  raises `OutcomeUnknownError` and sends nothing more.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+from atlas_mcp_py import __version__
+from atlas_mcp_py.config import Settings
+from atlas_mcp_py.errors import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    OutcomeUnknownError,
+    RateLimitError,
+    ServerError,
+    status_error,
+)
+from atlas_mcp_py.models import (
+    FAILURE_STATUSES,
+    HistoryItem,
+    ModelInfo,
+    Prediction,
+    Upload,
+    error_message,
+    parse_history,
+    parse_models,
+    parse_prediction,
+    parse_upload,
+    unwrap,
+)
+
+__all__ = ["AtlasClient", "GenerateKind", "RetryPolicy", "parse_retry_after"]
+
+logger = logging.getLogger(__name__)
+
+GenerateKind = Literal["video", "image", "audio"]
+_GENERATE_PATHS: dict[GenerateKind, str] = {
+    "video": "/api/v1/model/generateVideo",
+    "image": "/api/v1/model/generateImage",
+    "audio": "/api/v1/model/generateAudio",
+}
+UPLOAD_CHUNK_BYTES = 256 * 1024
+ProgressFn = Callable[[int, int], Awaitable[None]]
+
+# Exceptions raised before a single byte of the request left this machine.
+_NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry; all times in seconds."""
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    retry_after_cap: float = 30.0
+
+    def backoff(self, attempt: int, rand: float) -> float:
+        """Capped exponential backoff with up to 25% jitter for retry number `attempt` (0-based)."""
+        delay = min(self.backoff_cap, self.backoff_base * 2.0**attempt)
+        return delay * (1.0 - 0.25 * rand)
+
+    def delay_for(self, attempt: int, retry_after: float | None, rand: float) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        return self.backoff(attempt, rand)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None if absent/bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _decode(response: httpx2.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _terminal_failure(body: Any) -> bool:
+    data = unwrap(body)
+    return isinstance(data, dict) and str(data.get("status", "")).lower() in FAILURE_STATUSES
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way the policy may retry."""
+
+    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class AtlasClient:
+    """Async client of the Atlas REST API. Use as an async context manager."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._settings = settings
+        self._policy = policy or RetryPolicy(max_retries=settings.max_retries)
+        self._sleep = sleep
+        self._rand = rand
+        self._http = httpx2.AsyncClient(
+            transport=transport,
+            timeout=httpx2.Timeout(
+                connect=settings.connect_timeout,
+                read=settings.read_timeout,
+                write=settings.write_timeout,
+                pool=settings.pool_timeout,
+            ),
+            headers={"User-Agent": f"atlas-mcp-py/{__version__}"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._catalog: tuple[float, list[ModelInfo]] | None = None
+        self._catalog_lock = anyio.Lock()
+        self._schemas: dict[str, dict[str, Any]] = {}
+
+    async def __aenter__(self) -> AtlasClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        """The shared connection pool, for downloads that must not carry the API key."""
+        return self._http
+
+    # -- public API -------------------------------------------------------------------
+
+    async def list_models(
+        self, *, include_hidden: bool = False, refresh: bool = False
+    ) -> list[ModelInfo]:
+        """The model catalog, cached for `catalog_ttl_seconds`; hidden models filtered."""
+        async with self._catalog_lock:
+            now = time.monotonic()
+            if (
+                refresh
+                or self._catalog is None
+                or now - self._catalog[0] > self._settings.catalog_ttl_seconds
+            ):
+                body = await self._request("GET", "/api/v1/models", auth=False)
+                self._catalog = (time.monotonic(), parse_models(body))
+            models = self._catalog[1]
+        return models if include_hidden else [m for m in models if not m.hidden]
+
+    async def get_model(self, model_id: str) -> ModelInfo | None:
+        """A catalog entry by id (hidden ones too: a user may name one explicitly)."""
+        for model in await self.list_models(include_hidden=True):
+            if model.id == model_id:
+                return model
+        return None
+
+    async def get_input_schema(self, model_id: str) -> dict[str, Any] | None:
+        """The JSON Schema of a model's input (`components.schemas.Input`), or None."""
+        if model_id in self._schemas:
+            return self._schemas[model_id]
+        model = await self.get_model(model_id)
+        if model is None or not model.schema_url:
+            return None
+        # The schema lives at an absolute URL, possibly another host: never send the key.
+        body = await self._request("GET", model.schema_url, auth=False)
+        schema: Any = body
+        if isinstance(body, dict) and "components" in body:
+            schema = body.get("components", {}).get("schemas", {}).get("Input")
+        if not isinstance(schema, dict):
+            raise APIResponseError(f"the input schema of {model_id} has no Input object")
+        self._schemas[model_id] = schema
+        return schema
+
+    async def generate(
+        self, kind: GenerateKind, model: str, params: Mapping[str, Any]
+    ) -> Prediction:
+        """Submit one generation job. Billed when accepted; never sent twice by this client.
+
+        Raises `OutcomeUnknownError` when the request may have reached Atlas but no
+        prediction id came back.
+        """
+        payload = {**params, "model": model}
+        body = await self._request("POST", _GENERATE_PATHS[kind], json=payload, billed=True)
+        try:
+            prediction = parse_prediction(body)
+        except APIResponseError as exc:
+            raise OutcomeUnknownError(
+                f"Atlas accepted the request but its answer carries no prediction id ({exc})"
+            ) from None
+        logger.info("submitted %s job %s on %s", kind, prediction.id, model)
+        return prediction
+
+    async def get_prediction(self, prediction_id: str) -> Prediction:
+        """The current state of a job. A failed job is data (`state == "failed"`)."""
+        body = await self._request("GET", f"/api/v1/model/prediction/{prediction_id}")
+        return parse_prediction(body)
+
+    async def history(
+        self,
+        *,
+        model: str | None = None,
+        status: str | None = None,
+        page: int = 1,
+        size: int = 20,
+    ) -> list[HistoryItem]:
+        """One page of the account's generation history, newest first."""
+        params: dict[str, str | int] = {"no": page, "size": size}
+        if model:
+            params["model"] = model
+        if status:
+            params["status"] = status
+        body = await self._request("GET", "/api/v1/model/history", params=params)
+        return parse_history(body)
+
+    async def upload(
+        self,
+        file: IO[bytes],
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        on_progress: ProgressFn | None = None,
+    ) -> Upload:
+        """Upload `size` bytes from an open binary file, streamed in chunks.
+
+        The multipart body is generated on the fly: the file is never held in memory.
+        The stream stops with an error if the file yields more or fewer bytes than `size`.
+        """
+        boundary = uuid.uuid4().hex
+        safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        start = file.tell()
+
+        async def body() -> AsyncIterator[bytes]:
+            await anyio.to_thread.run_sync(file.seek, start)
+            yield head
+            sent = 0
+            while sent < size:
+                chunk = await anyio.to_thread.run_sync(
+                    file.read, min(UPLOAD_CHUNK_BYTES, size - sent)
+                )
+                if not chunk:
+                    raise APIConnectionError("the file shrank while it was being uploaded")
+                sent += len(chunk)
+                yield chunk
+                if on_progress is not None:
+                    await on_progress(sent, size)
+            if await anyio.to_thread.run_sync(file.read, 1):
+                raise APIConnectionError("the file grew while it was being uploaded")
+            yield tail
+
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)),
+        }
+        result = await self._request(
+            "POST",
+            "/api/v1/model/uploadMedia",
+            content=body,
+            headers=headers,
+            billed=True,
+            deadline=None,
+        )
+        return parse_upload(result)
+
+    # -- the request machinery ---------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self._settings.base_url + path
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        content: Callable[[], AsyncIterator[bytes]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        billed: bool = False,
+        deadline: float | None = -1.0,
+    ) -> Any:
+        """Send one logical request with the retry policy; return the decoded body.
+
+        `billed` marks a POST that must never be repeated once it may have reached Atlas.
+        `deadline` is the overall limit in seconds (-1: the settings' default; None: none).
+        """
+        all_headers = dict(headers or {})
+        if auth:
+            all_headers["Authorization"] = f"Bearer {self._settings.require_api_key()}"
+        if deadline is not None and deadline < 0:
+            deadline = self._settings.request_deadline
+        give_up_at = None if deadline is None else time.monotonic() + deadline
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(
+                    method, path, params, json, content, all_headers, billed, give_up_at
+                )
+            except _Retry as retry:
+                error = retry.error
+                if attempt >= self._policy.max_retries:
+                    raise error from None
+                delay = self._policy.delay_for(attempt, retry.retry_after, self._rand())
+                if give_up_at is not None and time.monotonic() + delay >= give_up_at:
+                    raise error from None
+                attempt += 1
+                logger.warning(
+                    "%s %s failed (%s); retry %d/%d in %.1f s",
+                    method,
+                    _path_only(path),
+                    error,
+                    attempt,
+                    self._policy.max_retries,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        content: Callable[[], AsyncIterator[bytes]] | None,
+        headers: dict[str, str],
+        billed: bool,
+        give_up_at: float | None,
+    ) -> Any:
+        where = f"{method} {_path_only(path)}"
+        remaining = None if give_up_at is None else max(0.0, give_up_at - time.monotonic())
+        try:
+            with anyio.fail_after(remaining):
+                response = await self._http.request(
+                    method,
+                    self._url(path),
+                    params=params,
+                    json=json,
+                    content=content() if content is not None else None,
+                    headers=headers,
+                )
+        except _NEVER_SENT as exc:
+            kind = (
+                APITimeoutError if isinstance(exc, httpx2.TimeoutException) else APIConnectionError
+            )
+            raise _Retry(
+                kind(f"{where}: could not connect to Atlas ({type(exc).__name__})")
+            ) from None
+        except (httpx2.TransportError, TimeoutError) as exc:
+            # The request may have reached Atlas: a read timeout, a dropped connection.
+            detail = type(exc).__name__ if isinstance(exc, httpx2.TransportError) else "deadline"
+            if billed:
+                raise OutcomeUnknownError(
+                    f"{where}: the request was sent but no answer came back ({detail})"
+                ) from None
+            raise _Retry(APITimeoutError(f"{where}: no answer from Atlas ({detail})")) from None
+        return self._interpret(where, response, billed)
+
+    def _interpret(self, where: str, response: httpx2.Response, billed: bool) -> Any:
+        request_id = response.headers.get("x-request-id")
+        body = _decode(response)
+        status = response.status_code
+        logger.debug("%s -> %d (request id %s)", where, status, request_id)
+        if 200 <= status < 300:
+            if body is None:
+                if billed:
+                    raise OutcomeUnknownError(
+                        f"{where}: Atlas answered {status} but the body was unreadable",
+                        request_id=request_id,
+                    ) from None
+                raise _Retry(
+                    APIResponseError(
+                        f"{where}: Atlas answered {status} with a body that is not JSON"
+                    )
+                )
+            code = body.get("code") if isinstance(body, dict) else None
+            data = unwrap(body)
+            if (
+                isinstance(code, int)
+                and code >= 400
+                and not (isinstance(data, dict) and "id" in data)
+            ):
+                status = code  # an error dressed as HTTP 200
+            else:
+                return body
+        message = error_message(body) or _reason(response)
+        if status >= 500 and _terminal_failure(body):
+            return body  # a failed job answered as 5xx: an answer, not an outage
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        error = status_error(status, message, request_id=request_id, retry_after=retry_after)
+        if billed:
+            if isinstance(error, ServerError):
+                raise OutcomeUnknownError(
+                    f"{where}: Atlas answered {status} ({message}); "
+                    "it may have processed the request",
+                    request_id=request_id,
+                ) from None
+            raise error
+        if isinstance(error, RateLimitError | ServerError):
+            raise _Retry(error, retry_after=retry_after)
+        raise error
+
+
+def _reason(response: httpx2.Response) -> str:
+    if response.headers.get("content-type", "").startswith("text/html"):
+        return f"HTTP {response.status_code} {response.reason_phrase} (HTML error page)"
+    return f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+def _path_only(path: str) -> str:
+    """A URL or path without query string, safe to log."""
+    return path.split("?", 1)[0]

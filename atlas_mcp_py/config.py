@@ -1,0 +1,164 @@
+"""Settings: read once from the environment, validated, frozen.
+
+The API key is a `SecretStr`: it never shows in a repr, a log line or an error. A missing
+key is not an error here; `Settings.require_api_key()` raises a `ConfigError` that says
+how to set it, at the moment a call needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from atlas_mcp_py.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_WAIT_SECONDS",
+    "DEFAULT_MODEL",
+    "NO_PROGRESS_MAX_WAIT_SECONDS",
+    "Settings",
+    "default_state_dir",
+]
+
+DEFAULT_BASE_URL = "https://api.atlascloud.ai"
+DEFAULT_MODEL = "minimax/hailuo-02/fast"
+DEFAULT_MAX_WAIT_SECONDS = 100.0
+NO_PROGRESS_MAX_WAIT_SECONDS = 45.0
+"""Wait budget when the client sent no progress token: such clients usually stop at 60 s."""
+DEFAULT_POLL_MIN_SECONDS = 1.0
+DEFAULT_POLL_MAX_SECONDS = 5.0
+DEFAULT_HEARTBEAT_SECONDS = 5.0
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""Atlas's documented upload limit."""
+DEFAULT_CATALOG_TTL_SECONDS = 300.0
+DEFAULT_MAX_RETRIES = 3
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+_ENV = {
+    "api_key": "ATLASCLOUD_API_KEY",
+    "base_url": "ATLASCLOUD_BASE_URL",
+    "roots": "ATLAS_MCP_ROOTS",
+    "max_wait_seconds": "ATLAS_MCP_MAX_WAIT",
+    "state_dir": "ATLAS_MCP_STATE_DIR",
+    "http_token": "ATLAS_MCP_HTTP_TOKEN",
+    "log_level": "ATLAS_MCP_LOG_LEVEL",
+    "poll_min_seconds": "ATLAS_MCP_POLL_MIN",
+    "poll_max_seconds": "ATLAS_MCP_POLL_MAX",
+    "heartbeat_seconds": "ATLAS_MCP_HEARTBEAT",
+    "max_upload_bytes": "ATLAS_MCP_MAX_UPLOAD_BYTES",
+}
+
+API_KEY_HELP = (
+    "No Atlas API key is set. Set ATLASCLOUD_API_KEY in the environment of the MCP server, "
+    'for example in your MCP client config: {"mcpServers": {"atlas": {"command": "atlas-mcp", '
+    '"env": {"ATLASCLOUD_API_KEY": "<your key>"}}}}, then restart the server. '
+    "Keys are at https://www.atlascloud.ai (dashboard, API keys)."
+)
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The platform's per-user state directory for this program."""
+    env = os.environ if env is None else env
+    home = Path(env.get("HOME") or Path.home())
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state")
+    return base / "atlas-mcp-py"
+
+
+class Settings(BaseModel):
+    """Everything the server reads from its environment, with named defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    roots: tuple[Path, ...] = ()
+    """Allowed roots from ATLAS_MCP_ROOTS; empty means: the client's roots, else the cwd."""
+    max_wait_seconds: float = Field(DEFAULT_MAX_WAIT_SECONDS, gt=0, le=24 * 3600)
+    state_dir: Path | None = None
+    http_token: SecretStr | None = None
+    log_level: LogLevel = "INFO"
+    poll_min_seconds: float = Field(DEFAULT_POLL_MIN_SECONDS, gt=0, le=60)
+    poll_max_seconds: float = Field(DEFAULT_POLL_MAX_SECONDS, gt=0, le=300)
+    heartbeat_seconds: float = Field(DEFAULT_HEARTBEAT_SECONDS, gt=0, le=10)
+    max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, gt=0)
+    catalog_ttl_seconds: float = Field(DEFAULT_CATALOG_TTL_SECONDS, ge=0)
+    max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=10)
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    write_timeout: float = Field(60.0, gt=0)
+    pool_timeout: float = Field(10.0, gt=0)
+    request_deadline: float = Field(120.0, gt=0)
+    """Overall limit for one API call, retries and backoff included (uploads excepted)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("api_key", "http_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from an environment mapping (default `os.environ`).
+
+        Keyword overrides (CLI flags) win over the environment. Raises `ConfigError`
+        naming the variable and what it accepts; never echoes a secret.
+        """
+        env = os.environ if env is None else env
+        data: dict[str, object] = {}
+        for field, var in _ENV.items():
+            raw = env.get(var)
+            if raw is None or (raw.strip() == "" and field not in ("api_key", "http_token")):
+                continue
+            if field == "roots":
+                data[field] = tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
+            elif field in ("state_dir",):
+                data[field] = Path(raw).expanduser()
+            else:
+                data[field] = raw
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                field = str(err["loc"][0]) if err["loc"] else "?"
+                var = _ENV.get(field, field)
+                # err["msg"] never includes the input value; the key stays out of it.
+                problems.append(f"{var}: {err['msg']}")
+            raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
+
+    def require_api_key(self) -> str:
+        """The API key, or a `ConfigError` that tells the user how to set it."""
+        if self.api_key is None:
+            raise ConfigError(API_KEY_HELP)
+        return self.api_key.get_secret_value()
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        return self.state_dir if self.state_dir is not None else default_state_dir()

@@ -1,0 +1,150 @@
+"""The exception tree of atlas-mcp-py.
+
+```
+AtlasError
+├── ConfigError                 missing/bad settings
+├── APIConnectionError          never reached the server (safe to retry anything)
+│   └── APITimeoutError
+├── OutcomeUnknownError         a billed POST may have reached the server; no answer came back
+├── APIResponseError            2xx body we could not understand
+└── APIStatusError(status, message, request_id)
+    ├── AuthenticationError 401/403
+    ├── InsufficientBalanceError 402
+    ├── BadRequestError 400/422
+    ├── NotFoundError 404
+    ├── PayloadTooLargeError 413
+    ├── RateLimitError 429 (.retry_after)
+    └── ServerError 5xx
+```
+
+A failed prediction is data (`status: failed`), not an exception. Messages never carry
+the API key: they are built from status codes and the server's own message only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AtlasError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "InsufficientBalanceError",
+    "NotFoundError",
+    "OutcomeUnknownError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "ServerError",
+    "status_error",
+]
+
+
+class AtlasError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(AtlasError):
+    """A setting is missing or invalid (for example no API key when a call needs one)."""
+
+
+class APIConnectionError(AtlasError):
+    """The request provably never reached Atlas (refused, DNS failure): safe to retry."""
+
+
+class APITimeoutError(APIConnectionError):
+    """Connecting, or waiting in the pool, took too long; nothing was sent."""
+
+
+class OutcomeUnknownError(AtlasError):
+    """A request that may have reached Atlas got no usable answer.
+
+    For a generate POST this means a job may exist and may be billed: it must not be
+    resubmitted blindly; look it up in the history instead.
+    """
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class APIResponseError(AtlasError):
+    """Atlas answered 2xx but the body could not be understood."""
+
+
+class APIStatusError(AtlasError):
+    """Atlas answered with an error status."""
+
+    def __init__(self, status: int, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(f"Atlas API error {status}: {message}")
+        self.status = status
+        self.message = message
+        self.request_id = request_id
+
+
+class AuthenticationError(APIStatusError):
+    """401/403: the API key is missing, wrong, or has no access to this resource."""
+
+
+class InsufficientBalanceError(APIStatusError):
+    """402: the Atlas account has too little balance for this request."""
+
+
+class BadRequestError(APIStatusError):
+    """400/422: bad parameters or unknown model; the message says which."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown prediction id or resource."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the upload is over Atlas's size limit."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; `retry_after` is the server's hint in seconds, if any."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, message, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: a fault on Atlas's side."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientBalanceError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    422: BadRequestError,
+}
+
+
+def status_error(
+    status: int,
+    message: str,
+    *,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """The exception that stands for an HTTP error status."""
+    if status == 429:
+        return RateLimitError(status, message, request_id=request_id, retry_after=retry_after)
+    if status >= 500:
+        return ServerError(status, message, request_id=request_id)
+    cls = _BY_STATUS.get(status, APIStatusError)
+    return cls(status, message, request_id=request_id)
