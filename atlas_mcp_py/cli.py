@@ -1,0 +1,100 @@
+"""The `atlas-mcp` command: serve MCP (stdio by default), run the simulator, run the demo.
+
+Logging goes to stderr only (stdout carries JSON-RPC on stdio), through a filter that
+blanks the API key should any library ever log it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from atlas_mcp_py import __version__
+from atlas_mcp_py.config import Settings
+from atlas_mcp_py.errors import ConfigError
+
+__all__ = ["main"]
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces secrets in every record that passes through a handler."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        clean = message
+        for secret in self._secrets:
+            clean = clean.replace(secret, "[redacted]")
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(secret, "[redacted]")
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    secrets = [s.get_secret_value() for s in (settings.api_key, settings.http_token) if s]
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    if settings.log_level != "DEBUG":  # per-request lines from the HTTP stack are noise
+        for name in ("httpx2", "httpcore2", "httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atlas-mcp",
+        description="MCP server for Atlas Cloud video generation. No command: serve over stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"atlas-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="serve MCP (stdio, or streamable HTTP)")
+    serve.add_argument("--transport", choices=["stdio"], default="stdio")
+    sim = sub.add_parser("simulator", help="run the bundled Atlas API simulator on 127.0.0.1")
+    sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--job-seconds", type=float, default=8.0, help="time a job takes")
+    demo = sub.add_parser("demo", help="the whole flow against the simulator, no key needed")
+    demo.add_argument("--job-seconds", type=float, default=6.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"atlas-mcp: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings)
+    command = args.command or "serve"
+    if command == "simulator":
+        from atlas_mcp_py.simulator import run_simulator
+
+        run_simulator(args.host, args.port, job_seconds=args.job_seconds)
+        return 0
+    if command == "demo":
+        from atlas_mcp_py.demo import run_demo
+
+        return run_demo(job_seconds=args.job_seconds)
+    from atlas_mcp_py.server import build_server
+
+    build_server(settings).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
