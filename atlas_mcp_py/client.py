@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from atlas_mcp_py.errors import (
     OutcomeUnknownError,
     RateLimitError,
     ServerError,
+    UploadSourceError,
     status_error,
 )
 from atlas_mcp_py.models import (
@@ -137,11 +139,15 @@ class AtlasClient:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`transport`, `sleep`, `rand` and `clock` are seams for tests (fake server,
+        recorded backoff, fixed jitter, fake time for the deadline and the catalog TTL)."""
         self._settings = settings
         self._policy = policy or RetryPolicy(max_retries=settings.max_retries)
         self._sleep = sleep
         self._rand = rand
+        self._clock = clock
         self._http = httpx2.AsyncClient(
             transport=transport,
             timeout=httpx2.Timeout(
@@ -179,14 +185,14 @@ class AtlasClient:
     ) -> list[ModelInfo]:
         """The model catalog, cached for `catalog_ttl_seconds`; hidden models filtered."""
         async with self._catalog_lock:
-            now = time.monotonic()
+            now = self._clock()
             if (
                 refresh
                 or self._catalog is None
                 or now - self._catalog[0] > self._settings.catalog_ttl_seconds
             ):
                 body = await self._request("GET", "/api/v1/models", auth=False)
-                self._catalog = (time.monotonic(), parse_models(body))
+                self._catalog = (self._clock(), parse_models(body))
             models = self._catalog[1]
         return models if include_hidden else [m for m in models if not m.hidden]
 
@@ -204,11 +210,15 @@ class AtlasClient:
         model = await self.get_model(model_id)
         if model is None or not model.schema_url:
             return None
+        if not model.schema_url.startswith(("http://", "https://", "/")):
+            raise APIResponseError(f"the catalog gives {model_id} an unusable schema URL")
         # The schema lives at an absolute URL, possibly another host: never send the key.
         body = await self._request("GET", model.schema_url, auth=False)
         schema: Any = body
         if isinstance(body, dict) and "components" in body:
-            schema = body.get("components", {}).get("schemas", {}).get("Input")
+            components = body["components"]
+            schemas = components.get("schemas") if isinstance(components, dict) else None
+            schema = schemas.get("Input") if isinstance(schemas, dict) else None
         if not isinstance(schema, dict):
             raise APIResponseError(f"the input schema of {model_id} has no Input object")
         self._schemas[model_id] = schema
@@ -235,8 +245,10 @@ class AtlasClient:
 
     async def get_prediction(self, prediction_id: str) -> Prediction:
         """The current state of a job. A failed job is data (`state == "failed"`)."""
-        body = await self._request("GET", f"/api/v1/model/prediction/{prediction_id}")
-        return parse_prediction(body)
+        # The id may come from a language model: quote it so it cannot reshape the path.
+        quoted = urllib.parse.quote(prediction_id, safe="")
+        body = await self._request("GET", f"/api/v1/model/prediction/{quoted}")
+        return parse_prediction(body, prediction_id=prediction_id)
 
     async def history(
         self,
@@ -267,7 +279,9 @@ class AtlasClient:
         """Upload `size` bytes from an open binary file, streamed in chunks.
 
         The multipart body is generated on the fly: the file is never held in memory.
-        The stream stops with an error if the file yields more or fewer bytes than `size`.
+        A retry (only when the request never left, e.g. connection refused) restarts from
+        the file position at the time of the call. Raises `UploadSourceError` if the file
+        yields more or fewer bytes than `size`.
         """
         boundary = uuid.uuid4().hex
         safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
@@ -288,13 +302,18 @@ class AtlasClient:
                     file.read, min(UPLOAD_CHUNK_BYTES, size - sent)
                 )
                 if not chunk:
-                    raise APIConnectionError("the file shrank while it was being uploaded")
+                    raise UploadSourceError(
+                        f"{safe_name} shrank while it was being uploaded "
+                        f"(expected {size} bytes, got {sent})"
+                    )
                 sent += len(chunk)
                 yield chunk
                 if on_progress is not None:
                     await on_progress(sent, size)
             if await anyio.to_thread.run_sync(file.read, 1):
-                raise APIConnectionError("the file grew while it was being uploaded")
+                raise UploadSourceError(
+                    f"{safe_name} grew while it was being uploaded (expected {size} bytes)"
+                )
             yield tail
 
         headers = {
@@ -341,7 +360,7 @@ class AtlasClient:
             all_headers["Authorization"] = f"Bearer {self._settings.require_api_key()}"
         if deadline is not None and deadline < 0:
             deadline = self._settings.request_deadline
-        give_up_at = None if deadline is None else time.monotonic() + deadline
+        give_up_at = None if deadline is None else self._clock() + deadline
         attempt = 0
         while True:
             try:
@@ -353,7 +372,7 @@ class AtlasClient:
                 if attempt >= self._policy.max_retries:
                     raise error from None
                 delay = self._policy.delay_for(attempt, retry.retry_after, self._rand())
-                if give_up_at is not None and time.monotonic() + delay >= give_up_at:
+                if give_up_at is not None and self._clock() + delay >= give_up_at:
                     raise error from None
                 attempt += 1
                 logger.warning(
@@ -379,7 +398,7 @@ class AtlasClient:
         give_up_at: float | None,
     ) -> Any:
         where = f"{method} {_path_only(path)}"
-        remaining = None if give_up_at is None else max(0.0, give_up_at - time.monotonic())
+        remaining = None if give_up_at is None else max(0.0, give_up_at - self._clock())
         try:
             with anyio.fail_after(remaining):
                 response = await self._http.request(
@@ -405,6 +424,14 @@ class AtlasClient:
                     f"{where}: the request was sent but no answer came back ({detail})"
                 ) from None
             raise _Retry(APITimeoutError(f"{where}: no answer from Atlas ({detail})")) from None
+        except httpx2.RequestError as exc:  # e.g. a body that fails to decode (bad gzip)
+            if billed:
+                raise OutcomeUnknownError(
+                    f"{where}: the answer could not be read ({type(exc).__name__})"
+                ) from None
+            raise _Retry(
+                APIResponseError(f"{where}: the answer could not be read ({type(exc).__name__})")
+            ) from None
         return self._interpret(where, response, billed)
 
     def _interpret(self, where: str, response: httpx2.Response, billed: bool) -> Any:
@@ -434,7 +461,7 @@ class AtlasClient:
                 status = code  # an error dressed as HTTP 200
             else:
                 return body
-        message = error_message(body) or _reason(response)
+        message = self._scrub(error_message(body) or _reason(response))
         if status >= 500 and _terminal_failure(body):
             return body  # a failed job answered as 5xx: an answer, not an outage
         retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -450,6 +477,12 @@ class AtlasClient:
         if isinstance(error, RateLimitError | ServerError):
             raise _Retry(error, retry_after=retry_after)
         raise error
+
+    def _scrub(self, text: str) -> str:
+        """`text` with the API key blanked out, in case a server echoes it back."""
+        key = self._settings.api_key
+        secret = key.get_secret_value() if key is not None else ""
+        return text.replace(secret, "[redacted]") if secret else text
 
 
 def _reason(response: httpx2.Response) -> str:

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from atlas_mcp_py.errors import ConfigError
 
@@ -122,6 +130,14 @@ class Settings(BaseModel):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _check_poll_range(self) -> Settings:
+        if self.poll_min_seconds > self.poll_max_seconds:
+            raise ValueError(
+                f"{_ENV['poll_min_seconds']} must not exceed {_ENV['poll_max_seconds']}"
+            )
+        return self
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from an environment mapping (default `os.environ`).
@@ -147,10 +163,12 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
-                field = str(err["loc"][0]) if err["loc"] else "?"
-                var = _ENV.get(field, field)
                 # err["msg"] never includes the input value; the key stays out of it.
-                problems.append(f"{var}: {err['msg']}")
+                if not err["loc"]:  # a check across fields: the message names them
+                    problems.append(err["msg"])
+                    continue
+                field = str(err["loc"][0])
+                problems.append(f"{_ENV.get(field, field)}: {err['msg']}")
             raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
 
     def require_api_key(self) -> str:

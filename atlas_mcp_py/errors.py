@@ -6,6 +6,7 @@ AtlasError
 ├── APIConnectionError          never reached the server (safe to retry anything)
 │   └── APITimeoutError
 ├── OutcomeUnknownError         a billed POST may have reached the server; no answer came back
+├── UploadSourceError           the local file changed size while it was being uploaded
 ├── APIResponseError            2xx body we could not understand
 └── APIStatusError(status, message, request_id)
     ├── AuthenticationError 401/403
@@ -38,6 +39,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RateLimitError",
     "ServerError",
+    "UploadSourceError",
     "status_error",
 ]
 
@@ -55,7 +57,12 @@ class APIConnectionError(AtlasError):
 
 
 class APITimeoutError(APIConnectionError):
-    """Connecting, or waiting in the pool, took too long; nothing was sent."""
+    """Atlas did not answer in time.
+
+    Raised for billed POSTs only when nothing was sent (connect or pool timeout); a billed
+    POST that timed out after sending raises `OutcomeUnknownError` instead. For GETs,
+    which are safe to repeat, it also covers read timeouts once the retries are spent.
+    """
 
 
 class OutcomeUnknownError(AtlasError):
@@ -68,6 +75,14 @@ class OutcomeUnknownError(AtlasError):
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+class UploadSourceError(AtlasError):
+    """The file being uploaded yielded fewer or more bytes than announced.
+
+    It was truncated or appended to during the upload; Atlas got an incomplete request
+    and stored nothing. Retrying only helps once the file has stopped changing.
+    """
 
 
 class APIResponseError(AtlasError):

@@ -166,20 +166,29 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def parse_prediction(body: Any) -> Prediction:
-    """A Prediction from a response body (enveloped or not)."""
+def parse_prediction(body: Any, *, prediction_id: str | None = None) -> Prediction:
+    """A Prediction from a response body (enveloped or not).
+
+    `prediction_id` is the id that was asked for: the failed-job-as-HTTP-500 answer
+    (`{"code": 500, "message": ..., "data": {"status": "failed", "error": ...}}`) may
+    carry no id of its own. A failed job without an `error` takes the message of an error
+    envelope (`code` >= 400).
+    """
     data = _require_dict(unwrap(body), "prediction")
-    pid = data.get("id") or data.get("prediction_id") or data.get("ID")
+    pid = data.get("id") or data.get("prediction_id") or data.get("ID") or prediction_id
     if not pid:
         raise APIResponseError("Atlas's answer carries no prediction id")
     metrics: dict[str, Any] = data["metrics"] if isinstance(data.get("metrics"), dict) else {}
+    status = str(data.get("status") or "created")
     error = data.get("error")
     if isinstance(error, dict):
         error = error_message(error) or json.dumps(error)
+    if not error and normalise_status(status) == "failed" and _error_envelope(body):
+        error = error_message(body) or None
     return Prediction(
         id=str(pid),
         model=_str_or_none(data.get("model")),
-        status=str(data.get("status") or "created"),
+        status=status,
         outputs=_outputs(data.get("outputs", data.get("output"))),
         error=_str_or_none(error),
         error_code=_str_or_none(data.get("error_code")),
@@ -188,6 +197,12 @@ def parse_prediction(body: Any) -> Prediction:
         predict_time=_float(metrics.get("predict_time") or data.get("executionTime")),
         has_nsfw_contents=_nsfw(data.get("has_nsfw_contents")),
     )
+
+
+def _error_envelope(body: Any) -> bool:
+    """An envelope whose `code` says error (its message then describes the failure)."""
+    code = body.get("code") if isinstance(body, dict) else None
+    return isinstance(code, int) and code >= 400
 
 
 def _nsfw(value: Any) -> bool | None:
@@ -238,23 +253,37 @@ def parse_models(body: Any) -> list[ModelInfo]:
 
 
 def parse_upload(body: Any) -> Upload:
+    """The stored file from an `/model/uploadMedia` answer (`download_url` or `url`)."""
     data = _require_dict(unwrap(body), "upload")
     url = data.get("download_url") or data.get("url") or data.get("downloadUrl")
     if not isinstance(url, str) or not url:
         raise APIResponseError("Atlas's upload answer carries no download URL")
-    size = data.get("size")
+    size = _float(data.get("size"))
     return Upload(
         url=url,
         filename=_str_or_none(data.get("filename") or data.get("file_name")),
-        size=int(size) if isinstance(size, int | float | str) and str(size).isdigit() else None,
+        size=int(size) if size is not None and size >= 0 and size.is_integer() else None,
         type=_str_or_none(data.get("type")),
         content_type=_str_or_none(data.get("content_type")),
     )
 
 
+def _json_object(value: Any) -> dict[str, Any] | None:
+    """A dict, or a JSON string holding one (history rows store both ways); else None."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
 def parse_history(body: Any) -> list[HistoryItem]:
+    """One page of `/model/history`; rows without an id are skipped."""
     data: Any = unwrap(body)
-    items: Any = data.get("items") if isinstance(data, dict) else data
+    items: Any = data.get("items", ...) if isinstance(data, dict) else data
+    if items is None:  # an empty page may come back as "items": null
+        items = []
     if not isinstance(items, list):
         raise APIResponseError("Atlas sent an unexpected history page (no items)")
     rows: list[HistoryItem] = []
@@ -264,13 +293,8 @@ def parse_history(body: Any) -> list[HistoryItem]:
         pid = item.get("ID") or item.get("id")
         if not pid:
             continue
-        request_body = item.get("requestBody")
-        if isinstance(request_body, str):
-            try:
-                request_body = json.loads(request_body)
-            except ValueError:
-                request_body = None
-        result = item.get("result")
+        request_body = _json_object(item.get("requestBody"))
+        result = _json_object(item.get("result"))
         prediction: Prediction | None = None
         if isinstance(result, dict):
             try:
@@ -283,7 +307,7 @@ def parse_history(body: Any) -> list[HistoryItem]:
                 created_at=_float(item.get("createdAt")),
                 model=_str_or_none(item.get("model")),
                 status=_str_or_none(item.get("status")),
-                request_body=request_body if isinstance(request_body, dict) else None,
+                request_body=request_body,
                 result=prediction,
             )
         )
