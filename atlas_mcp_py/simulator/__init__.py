@@ -11,6 +11,7 @@ nothing from the rest of `atlas_mcp_py`.
 """
 
 from .app import create_app
+from .catalog import ModelSpec
 from .server import SimulatorServer, run_simulator
 from .state import (
     SIMULATOR_API_KEY,
@@ -24,6 +25,7 @@ from .state import (
 __all__ = [
     "SIMULATOR_API_KEY",
     "Fault",
+    "ModelSpec",
     "PredictionRecord",
     "RequestRecord",
     "SimulatorServer",

@@ -319,8 +319,6 @@ MODELS: Final[tuple[ModelSpec, ...]] = (
     ),
 )
 
-MODELS_BY_ID: Final[dict[str, ModelSpec]] = {spec.id: spec for spec in MODELS}
-
 
 def model_payload(spec: ModelSpec, base_url: str) -> JsonObject:
     """The catalog entry as `GET /api/v1/models` lists it."""

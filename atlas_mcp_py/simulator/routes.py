@@ -15,8 +15,6 @@ from starlette.routing import BaseRoute, Route
 
 from .catalog import (
     GENERATE_PATHS,
-    MODELS,
-    MODELS_BY_ID,
     model_payload,
     openapi_document,
     readme_markdown,
@@ -43,13 +41,14 @@ MAX_PAGE_SIZE: Final = 100
 
 
 async def list_models(request: Request) -> Response:
+    state = sim_state(request)
     root = base_url(request)
-    return ok(sim_state(request), [model_payload(spec, root) for spec in MODELS])
+    return ok(state, [model_payload(spec, root) for spec in state.catalog])
 
 
 async def model_schema(request: Request) -> Response:
     model_id = _strip_suffix(request.path_params["model_path"], ".json")
-    spec = MODELS_BY_ID.get(model_id) if model_id else None
+    spec = sim_state(request).find_model(model_id) if model_id else None
     if spec is None:
         return error(sim_state(request), 404, f"No schema for model '{model_id}'")
     return JSONResponse(openapi_document(spec))
@@ -57,7 +56,7 @@ async def model_schema(request: Request) -> Response:
 
 async def model_readme(request: Request) -> Response:
     model_id = _strip_suffix(request.path_params["model_path"], ".md")
-    spec = MODELS_BY_ID.get(model_id) if model_id else None
+    spec = sim_state(request).find_model(model_id) if model_id else None
     if spec is None:
         return error(sim_state(request), 404, f"No readme for model '{model_id}'")
     return Response(readme_markdown(spec), media_type="text/markdown; charset=utf-8")
@@ -81,7 +80,7 @@ async def _generate(request: Request, model_type: str) -> Response:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return error(state, 400, "Missing required parameter 'model'.")
-    spec = MODELS_BY_ID.get(model)
+    spec = state.find_model(model)
     if spec is None:
         return error(state, 400, f"Unknown model '{model}'. GET /api/v1/models lists them.")
     if spec.type != model_type:

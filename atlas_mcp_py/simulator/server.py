@@ -9,10 +9,11 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import anyio.to_thread
 import uvicorn
+from starlette.applications import Starlette
 
 from .app import create_app
 from .state import SIMULATOR_API_KEY, SimulatorState
@@ -23,17 +24,17 @@ STARTUP_TIMEOUT: Final = 10.0
 SHUTDOWN_GRACE: Final = 1
 
 
-def _config(app: object, **kwargs: object) -> uvicorn.Config:
+def _config(app: Starlette, **kwargs: Any) -> uvicorn.Config:
     # log_config=None: leave logging to the host process (stderr); ws="none": no websockets.
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         log_config=None,
         lifespan="off",
         http="h11",
         ws="none",
         loop="asyncio",
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

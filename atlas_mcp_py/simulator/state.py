@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .catalog import MODELS, ModelSpec
 from .jobs import Job, Outcome
 
 SIMULATOR_API_KEY: Final = "atlas-sim-key"
@@ -113,7 +114,10 @@ class PredictionRecord:
 
 
 class SimulatorState:
-    """Everything the simulated Atlas API knows, shared between the app and the tests."""
+    """Everything the simulated Atlas API knows, shared between the app and the tests.
+
+    `catalog` (a list of ModelSpec) may be edited by a test before requests are made.
+    """
 
     def __init__(
         self,
@@ -138,6 +142,7 @@ class SimulatorState:
         self.message_key = message_key
         self.output_style = output_style
         self.clock: Callable[[], float] = clock or time.monotonic
+        self.catalog: list[ModelSpec] = list(MODELS)
         self._initial_balance = balance_usd
         self._balance = balance_usd
         self._lock = threading.RLock()
@@ -147,6 +152,10 @@ class SimulatorState:
         self._faults: list[Fault] = []
         self._dir = Path(tempfile.mkdtemp(prefix="atlas-sim-"))
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._dir), True)
+
+    def find_model(self, model_id: str) -> ModelSpec | None:
+        """The catalog entry with this id (hidden ones included), or None."""
+        return next((spec for spec in self.catalog if spec.id == model_id), None)
 
     # -- clock and money ---------------------------------------------------------------
 
