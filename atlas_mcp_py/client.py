@@ -247,6 +247,8 @@ class AtlasClient:
         """The current state of a job. A failed job is data (`state == "failed"`)."""
         # The id may come from a language model: quote it so it cannot reshape the path.
         quoted = urllib.parse.quote(prediction_id, safe="")
+        if quoted in (".", ".."):  # dot segments would be resolved away by the URL parser
+            quoted = quoted.replace(".", "%2E")
         body = await self._request("GET", f"/api/v1/model/prediction/{quoted}")
         return parse_prediction(body, prediction_id=prediction_id)
 
