@@ -1,0 +1,200 @@
+"""What tools return: result shapes, and error messages that say what to do next.
+
+MCP-agnostic: `server.py` turns these into tool results.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from atlas_mcp_py.errors import (
+    APIConnectionError,
+    APIResponseError,
+    APIStatusError,
+    AtlasError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    InsufficientBalanceError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServerError,
+)
+from atlas_mcp_py.models import ModelInfo, Prediction
+
+__all__ = [
+    "JobResult",
+    "ModelList",
+    "ModelSummary",
+    "UploadResult",
+    "elapsed_since",
+    "explain",
+    "job_result",
+    "job_text",
+    "trim",
+]
+
+ERROR_CHARS = 500
+
+
+class ModelSummary(BaseModel):
+    id: str
+    name: str
+    type: str
+    price: float | None = Field(None, description="USD per price_unit")
+    price_unit: str | None = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+    total: int = Field(description="matches before the limit")
+
+
+class UploadResult(BaseModel):
+    url: str
+    filename: str
+    size_bytes: int
+    content_type: str
+
+
+class JobResult(BaseModel):
+    prediction_id: str | None
+    model: str
+    status: Literal["processing", "completed", "failed", "dry_run"]
+    video_url: str | None = None
+    outputs: list[str] = []
+    error: str | None = None
+    elapsed_seconds: float | None = None
+    local_path: str | None = None
+    size_bytes: int | None = None
+    estimated_cost_usd: float | None = None
+    request: dict[str, Any] | None = Field(None, description="dry_run: the exact body")
+    notes: list[str] = []
+
+
+def summarise_model(model: ModelInfo) -> ModelSummary:
+    return ModelSummary(
+        id=model.id,
+        name=model.name,
+        type=model.type,
+        price=model.price,
+        price_unit=model.price_unit,
+    )
+
+
+def trim(text: str, limit: int = ERROR_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def elapsed_since(created_at: str | None, now: datetime | None = None) -> float | None:
+    """Seconds since an ISO-8601 or unix-seconds timestamp from Atlas, if parseable."""
+    if not created_at:
+        return None
+    try:
+        when = datetime.fromtimestamp(float(created_at), tz=UTC)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    return round(seconds, 1) if seconds >= 0 else None
+
+
+def job_result(
+    prediction: Prediction, *, model: str, elapsed: float | None, notes: list[str] | None = None
+) -> JobResult:
+    state = prediction.state
+    error = None
+    if state == "failed":
+        reason = prediction.error or f"the job ended with status {prediction.status!r}"
+        if prediction.error_code:
+            reason = f"{reason} (code {prediction.error_code})"
+        error = trim(reason)
+    return JobResult(
+        prediction_id=prediction.id,
+        model=prediction.model or model,
+        status=state,
+        video_url=prediction.outputs[0] if state == "completed" and prediction.outputs else None,
+        outputs=prediction.outputs if state == "completed" else [],
+        error=error,
+        elapsed_seconds=None if elapsed is None else round(elapsed, 1),
+        notes=list(notes or []),
+    )
+
+
+def job_text(result: JobResult) -> str:
+    """The short text a model reads next to the structured result."""
+    pid = result.prediction_id
+    took = f" after {int(result.elapsed_seconds)} s" if result.elapsed_seconds is not None else ""
+    if result.status == "completed":
+        where = f" Saved to {result.local_path}." if result.local_path else ""
+        text = f"Video ready{took}: {result.video_url} (prediction {pid}).{where}"
+    elif result.status == "failed":
+        text = f'Atlas job {pid} failed{took}: "{result.error}". Nothing to download.'
+    elif result.status == "dry_run":
+        cost = result.estimated_cost_usd
+        est = f" Estimated cost: ${cost:.2f}." if cost is not None else ""
+        text = f"Dry run: nothing was sent.{est} The request body is in `request`."
+    else:
+        text = (
+            f"Atlas job {pid} is still running{took}. It is not lost: call atlas_check_status "
+            f'with prediction_id "{pid}" (wait: true to wait again).'
+        )
+    if result.notes:
+        text += " " + " ".join(result.notes)
+    return text
+
+
+def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
+    """A message for the model: what happened and what to do next. Never carries the key."""
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"Atlas refused the API key ({exc.status}: {trim(exc.message, 200)}). Check that "
+            "ATLASCLOUD_API_KEY holds a valid key with access to this model, then restart the "
+            "server. Nothing was billed."
+        )
+    if isinstance(exc, InsufficientBalanceError):
+        return (
+            "Atlas says the account balance is too low (402). Top up at "
+            "https://www.atlascloud.ai (billing), then try again. Nothing was generated."
+        )
+    if isinstance(exc, BadRequestError):
+        return (
+            f"Atlas rejected the request ({exc.status}): {trim(exc.message, 300)}. Fix the "
+            "argument it names (atlas_list_models shows models) and call again; nothing was billed."
+        )
+    if isinstance(exc, NotFoundError):
+        return f"Atlas does not know that id (404: {trim(exc.message, 200)}). Check the id."
+    if isinstance(exc, PayloadTooLargeError):
+        return (
+            "Atlas refused the upload as too large (413; its limit is 50 MB). Use a smaller file."
+        )
+    if isinstance(exc, RateLimitError):
+        wait = f" in {exc.retry_after:.0f} s" if exc.retry_after is not None else " shortly"
+        return f"Atlas is rate-limiting requests (429). {sent}Try again{wait}."
+    if isinstance(exc, ServerError):
+        fault = f"Atlas had a server fault ({exc.status}: {trim(exc.message, 200)})."
+        return f"{fault} {sent}Try again later."
+    if isinstance(exc, APIStatusError):
+        return f"Atlas answered {exc.status}: {trim(exc.message, 300)}."
+    if isinstance(exc, OutcomeUnknownError):
+        return (
+            f"{trim(str(exc), 300)}. The request may have reached Atlas and may be billed, "
+            "so it was NOT resent. Do not simply call again: the job may already exist."
+        )
+    if isinstance(exc, APIConnectionError):
+        return f"Could not reach Atlas at {base_url} ({exc}). Nothing was sent; check the network."
+    if isinstance(exc, APIResponseError):
+        return f"Atlas sent an answer that could not be understood: {trim(str(exc), 300)}."
+    return trim(str(exc), 300)

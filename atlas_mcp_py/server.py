@@ -1,0 +1,467 @@
+"""build_server(settings) -> MCPServer: the tools, wired to one AtlasClient.
+
+The lifespan owns the `AtlasClient` (one connection pool for the server's life); tools
+reach it through the request context. Only this module knows MCP.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import httpx2
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
+from pydantic import Field
+
+from atlas_mcp_py import __version__
+from atlas_mcp_py.client import AtlasClient
+from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Settings
+from atlas_mcp_py.errors import AtlasError
+from atlas_mcp_py.files import AllowedRoots, FileRefused, open_upload_source
+from atlas_mcp_py.models import ModelInfo, Prediction
+from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
+from atlas_mcp_py.results import (
+    JobResult,
+    ModelList,
+    UploadResult,
+    elapsed_since,
+    explain,
+    job_result,
+    job_text,
+    summarise_model,
+)
+
+__all__ = ["AppState", "build_server", "wait_budget"]
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "Make videos with Atlas Cloud. Local image -> atlas_upload_media (or pass the path as "
+    "`image`); atlas_generate_video waits with progress and returns the video URL; a job "
+    "still running when the wait ends comes back with its prediction_id: finish it with "
+    "atlas_check_status."
+)
+URL_SCHEMES = ("http://", "https://")
+
+
+@dataclass
+class AppState:
+    """What every tool call shares for the life of the server."""
+
+    settings: Settings
+    client: AtlasClient
+    roots: AllowedRoots
+    estimates: dict[str, float] = field(default_factory=dict)
+    """Seconds a job of each model took last time: the progress `total`."""
+
+    def remember_duration(self, model: str, seconds: float) -> None:
+        self.estimates[model] = seconds
+
+
+def default_roots(settings: Settings) -> AllowedRoots:
+    if settings.roots:
+        return AllowedRoots.from_paths(settings.roots, "ATLAS_MCP_ROOTS")
+    return AllowedRoots.from_paths([os.getcwd()], "working directory")
+
+
+def _has_progress_token(ctx: Context[AppState]) -> bool:
+    """Did the caller ask for progress notifications (send a progressToken)?"""
+    meta = ctx.request_context.meta
+    if isinstance(meta, Mapping) and any(
+        meta.get(k) is not None for k in ("progressToken", "progress_token")
+    ):
+        return True
+    # No public API tells this on every path: the JSON-RPC dispatch context holds the
+    # token, the in-process direct one the caller's callback, possibly wrapped (`_inner`).
+    outbound = getattr(ctx.request_context.session, "_request_outbound", None)
+    for _ in range(4):
+        if outbound is None:
+            break
+        for attr in ("_progress_token", "_on_progress"):
+            if getattr(outbound, attr, None) is not None:
+                return True
+        outbound = getattr(outbound, "_inner", None)
+    return False
+
+
+def wait_budget(settings: Settings, requested: float | None, has_progress: bool) -> float:
+    budget = settings.max_wait_seconds
+    if requested is not None:
+        budget = min(budget, requested)
+    if not has_progress:
+        budget = min(budget, NO_PROGRESS_MAX_WAIT_SECONDS)
+    return max(0.0, budget)
+
+
+def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
+    content: list[Any] = [TextContent(type="text", text=job_text(result))]
+    if result.video_url:
+        content.append(
+            ResourceLink(
+                type="resource_link",
+                uri=result.video_url,
+                name=f"{result.prediction_id}.mp4",
+                mime_type="video/mp4",
+            )
+        )
+    return CallToolResult(
+        content=content,
+        structured_content=result.model_dump(mode="json"),
+        is_error=is_error or result.status == "failed",
+    )
+
+
+def compact_schema(schema: Any) -> Any:
+    """The same JSON Schema in fewer bytes: `tools/list` is read in every conversation.
+
+    Drops generated `title`s and `default: null`, and folds pydantic's
+    `anyOf: [{type: T}, {type: null}]` into `type: [T, "null"]`.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+        elif key == "description" and isinstance(value, str):
+            out[key] = " ".join(value.split())
+        else:
+            out[key] = compact_schema(value)
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and len(variants) == 2 and {"type": "null"} in variants:
+        other = next(v for v in variants if v != {"type": "null"})
+        if isinstance(other, dict) and isinstance(other.get("type"), str):
+            del out["anyOf"]
+            out = {**other, **out, "type": [other["type"], "null"]}
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    if out.get("additionalProperties") is True:
+        del out["additionalProperties"]  # the JSON Schema default
+    return out
+
+
+def _without_defaults(schema: Any) -> Any:
+    """An output schema needs no defaults: results always carry every field."""
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        props = {
+            k: {n: v for n, v in p.items() if n != "default"}
+            for k, p in schema["properties"].items()
+        }
+        return {**schema, "properties": props}
+    return schema
+
+
+class AtlasMCPServer(MCPServer[AppState]):
+    """MCPServer whose `tools/list` carries compact schemas and one-line descriptions."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [
+            tool.model_copy(
+                update={
+                    "description": " ".join((tool.description or "").split()),
+                    "input_schema": compact_schema(tool.input_schema),
+                    "output_schema": _without_defaults(compact_schema(tool.output_schema)),
+                }
+            )
+            for tool in await super().list_tools()
+        ]
+
+
+def build_server(
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> MCPServer[AppState]:
+    """The MCP server with every tool; `transport` lets tests swap the HTTP layer."""
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with AtlasClient(settings, transport=transport) as client:
+            yield AppState(settings=settings, client=client, roots=default_roots(settings))
+
+    mcp = AtlasMCPServer(
+        "atlas-mcp-py",
+        title="Atlas Cloud video",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+    )
+
+    def state(ctx: Context[AppState]) -> AppState:
+        return ctx.request_context.lifespan_context
+
+    def fail(app: AppState, exc: AtlasError, sent: str = "") -> ToolError:
+        logger.info("tool error: %s", exc)
+        return ToolError(explain(exc, base_url=app.settings.base_url, sent=sent))
+
+    @mcp.tool(
+        title="List Atlas models",
+        annotations=ToolAnnotations(
+            read_only_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def atlas_list_models(
+        ctx: Context[AppState],
+        type: Annotated[
+            Literal["video", "image", "audio", "text", "all"], Field(description="model kind")
+        ] = "video",
+        query: Annotated[str | None, Field(description="keyword in id, name or tags")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="most models returned")] = 20,
+    ) -> ModelList:
+        """List Atlas models with their price (USD). Use an id as `model` in generate."""
+        app = state(ctx)
+        try:
+            models = await app.client.list_models()
+        except AtlasError as exc:
+            raise fail(app, exc) from None
+        matches = [m for m in models if _matches(m, type, query)]
+        return ModelList(models=[summarise_model(m) for m in matches[:limit]], total=len(matches))
+
+    @mcp.tool(
+        title="Upload a local file to Atlas",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def atlas_upload_media(
+        ctx: Context[AppState],
+        path: Annotated[str, Field(description="image/video/audio file inside the workspace")],
+    ) -> UploadResult:
+        """Upload a local media file; returns a temporary https URL usable as `image`."""
+        app = state(ctx)
+        return await _upload(app, ctx, path)
+
+    async def _upload(app: AppState, ctx: Context[AppState], raw_path: str) -> UploadResult:
+        try:
+            source = open_upload_source(
+                app.roots.resolve(raw_path), max_bytes=app.settings.max_upload_bytes
+            )
+        except FileRefused as exc:
+            raise ToolError(f"Refused to upload {raw_path!r}: {exc}. Nothing was sent.") from None
+        try:
+            app.settings.require_api_key()
+            upload = await app.client.upload(
+                source.file,
+                filename=source.filename,
+                content_type=source.content_type,
+                size=source.size,
+            )
+        except AtlasError as exc:
+            raise fail(app, exc) from None
+        finally:
+            source.close()
+        return UploadResult(
+            url=upload.url,
+            filename=upload.filename or source.filename,
+            size_bytes=upload.size if upload.size is not None else source.size,
+            content_type=upload.content_type or source.content_type,
+        )
+
+    async def _wait(
+        app: AppState,
+        ctx: Context[AppState],
+        prediction: Prediction,
+        *,
+        model: str,
+        started_at: float | None,
+        max_wait_seconds: float | None,
+    ) -> CallToolResult:
+        has_progress = _has_progress_token(ctx)
+        budget = wait_budget(app.settings, max_wait_seconds, has_progress)
+        if started_at is None:
+            known = elapsed_since(prediction.created_at)
+            started_at = time.monotonic() - (known or 0.0)
+
+        async def progress(value: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(value, total, message)
+
+        outcome = await wait_for_prediction(
+            lambda: app.client.get_prediction(prediction.id),
+            budget=budget,
+            started_at=started_at,
+            schedule=PollSchedule(app.settings.poll_min_seconds, app.settings.poll_max_seconds),
+            heartbeat=app.settings.heartbeat_seconds,
+            on_progress=progress if has_progress else None,
+            estimate=app.estimates.get(model),
+            initial_status=prediction.status,
+        )
+        last = outcome.prediction or prediction
+        notes: list[str] = []
+        if outcome.timed_out and outcome.poll_error is not None:
+            notes.append(
+                f"The last status check failed ({explain(outcome.poll_error)}); "
+                "the job itself may be fine."
+            )
+        result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes)
+        if result.status == "completed":
+            app.remember_duration(model, outcome.elapsed)
+        return tool_result(result)
+
+    @mcp.tool(
+        title="Generate a video with Atlas",
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def atlas_generate_video(
+        ctx: Context[AppState],
+        prompt: Annotated[str, Field(min_length=1, description="what the video shows")],
+        model: Annotated[str, Field(description="model id (atlas_list_models)")] = DEFAULT_MODEL,
+        image: Annotated[
+            str | None, Field(description="first frame: https URL or local path")
+        ] = None,
+        end_image: Annotated[str | None, Field(description="last frame, like image")] = None,
+        duration: Annotated[int | None, Field(description="seconds, e.g. 6 or 10")] = None,
+        resolution: Annotated[str | None, Field(description="e.g. 512P, 720p")] = None,
+        params: Annotated[
+            dict[str, Any] | None, Field(description="other model parameters")
+        ] = None,
+        wait: Annotated[
+            bool, Field(description="wait for the video (false: return the id)")
+        ] = True,
+        max_wait_seconds: Annotated[
+            float | None, Field(gt=0, description="cap on this call's wait")
+        ] = None,
+        dry_run: Annotated[
+            bool, Field(description="show the request and cost; send nothing")
+        ] = False,
+    ) -> Annotated[CallToolResult, JobResult]:
+        """Generate a video (billed per job). Waits with progress and returns video_url;
+        a job still running at the wait limit returns status "processing" and its
+        prediction_id for atlas_check_status."""
+        app = state(ctx)
+        body: dict[str, Any] = dict(params or {})
+        if "model" in body:
+            raise ToolError("Pass the model as the `model` argument, not inside `params`.")
+        for name, value in (
+            ("prompt", prompt),
+            ("duration", duration),
+            ("resolution", resolution),
+        ):
+            if value is not None:
+                body[name] = value
+        try:
+            info = await app.client.get_model(model)
+        except AtlasError as exc:
+            raise fail(app, exc) from None
+        if info is None:
+            raise ToolError(
+                f"Unknown model {model!r}. Call atlas_list_models to see the video models."
+            )
+        if info.type != "video":
+            raise ToolError(f"{model} is a {info.type} model, not a video model.")
+        cost = _estimate_cost(info, body)
+        if dry_run:
+            for name, frame in (("image", image), ("end_image", end_image)):
+                if frame is not None:
+                    body[name] = frame
+            result = JobResult(
+                prediction_id=None,
+                model=model,
+                status="dry_run",
+                estimated_cost_usd=cost,
+                request={"model": model, **body},
+            )
+            return tool_result(result)
+        try:
+            app.settings.require_api_key()
+        except AtlasError as exc:
+            raise fail(app, exc) from None
+        for name, frame in (("image", image), ("end_image", end_image)):
+            if frame is not None:
+                body[name] = await _frame_url(app, ctx, name, frame)
+        started_at = time.monotonic()
+        try:
+            prediction = await app.client.generate("video", model, body)
+        except AtlasError as exc:
+            raise fail(app, exc, sent="The job was not created; nothing was billed. ") from None
+        if not wait:
+            result = job_result(prediction, model=model, elapsed=0.0)
+            result.estimated_cost_usd = cost
+            return tool_result(result)
+        return await _wait(
+            app,
+            ctx,
+            prediction,
+            model=model,
+            started_at=started_at,
+            max_wait_seconds=max_wait_seconds,
+        )
+
+    async def _frame_url(app: AppState, ctx: Context[AppState], name: str, value: str) -> str:
+        if value.startswith(URL_SCHEMES):
+            return value
+        if "://" in value or value.startswith("data:"):
+            raise ToolError(f"`{name}` must be an http(s) URL or a local file path.")
+        return (await _upload(app, ctx, value)).url
+
+    @mcp.tool(
+        title="Check an Atlas job",
+        annotations=ToolAnnotations(
+            read_only_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def atlas_check_status(
+        ctx: Context[AppState],
+        prediction_id: Annotated[str, Field(min_length=1, description="from generate")],
+        wait: Annotated[bool, Field(description="wait for the end, with progress")] = False,
+        max_wait_seconds: Annotated[
+            float | None, Field(gt=0, description="cap on the wait")
+        ] = None,
+    ) -> Annotated[CallToolResult, JobResult]:
+        """Status of a video job; the video_url once completed. wait=true waits like generate."""
+        app = state(ctx)
+        try:
+            prediction = await app.client.get_prediction(prediction_id)
+        except AtlasError as exc:
+            raise fail(app, exc) from None
+        model = prediction.model or "unknown"
+        if wait and prediction.state == "processing":
+            return await _wait(
+                app,
+                ctx,
+                prediction,
+                model=model,
+                started_at=None,
+                max_wait_seconds=max_wait_seconds,
+            )
+        elapsed = prediction.predict_time or elapsed_since(prediction.created_at)
+        return tool_result(job_result(prediction, model=model, elapsed=elapsed))
+
+    return mcp
+
+
+def _matches(model: ModelInfo, kind: str, query: str | None) -> bool:
+    if kind != "all" and model.type != kind:
+        return False
+    if not query:
+        return True
+    haystack = " ".join((model.id, model.name, " ".join(model.tags))).lower()
+    return all(word in haystack for word in query.lower().split())
+
+
+def _estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
+    """The catalog price for this request, when the catalog states one."""
+    if model.price is None:
+        return None
+    unit = (model.price_unit or "").lower()
+    if unit.startswith("second"):
+        duration = body.get("duration")
+        if isinstance(duration, int | float) and math.isfinite(duration):
+            return round(model.price * duration, 4)
+        return None
+    return model.price
