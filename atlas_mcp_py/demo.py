@@ -7,6 +7,7 @@ generates a video with a live progress bar, prints the result and exits 0.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,9 @@ def _bundled_image(workdir: Path) -> Path:
 async def _demo(job_seconds: float) -> int:
     from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
 
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "atlas_mcp_py.simulator"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
     with (
         SimulatorServer(SimulatorState(job_seconds=job_seconds)) as sim,
         tempfile.TemporaryDirectory(prefix="atlas-demo-") as tmp,
@@ -47,6 +51,7 @@ async def _demo(job_seconds: float) -> int:
                 "ATLASCLOUD_BASE_URL": sim.base_url,
                 "ATLAS_MCP_ROOTS": str(workdir),
                 "ATLAS_MCP_LOG_LEVEL": "WARNING",
+                "ATLAS_MCP_HEARTBEAT": "1",
             },
             cwd=str(workdir),
         )
@@ -57,12 +62,20 @@ async def _demo(job_seconds: float) -> int:
             if up.is_error:
                 return _failed("upload", up)
             uploaded: dict[str, Any] = up.structured_content or {}
-            print(f"Uploaded {image.name} ({uploaded.get('size_bytes')} bytes): {uploaded.get('url')}")
+            print(
+                f"Uploaded {image.name} ({uploaded.get('size_bytes')} bytes): {uploaded.get('url')}"
+            )
 
-            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                share = min(1.0, progress / total) if total else (progress % 10) / 10
-                filled = int(share * BAR_WIDTH)
-                bar = "#" * filled + "." * (BAR_WIDTH - filled)
+            async def on_progress(
+                progress: float, total: float | None, message: str | None
+            ) -> None:
+                if total:
+                    filled = int(min(1.0, progress / total) * BAR_WIDTH)
+                    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+                else:  # no estimate yet: a moving marker
+                    spot = int(progress * 4) % BAR_WIDTH
+                    bar = "." * spot + "###" + "." * (BAR_WIDTH - spot)
+                    bar = bar[:BAR_WIDTH]
                 sys.stdout.write(f"\r[{bar}] {message or ''}".ljust(BAR_WIDTH + 40))
                 sys.stdout.flush()
 

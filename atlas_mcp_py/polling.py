@@ -108,19 +108,21 @@ async def wait_for_prediction(
     on_progress: ProgressFn | None = None,
     on_update: Callable[[Prediction], Awaitable[None]] | None = None,
     estimate: float | None = None,
-    initial_status: str = "submitted",
+    initial: Prediction | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> WaitOutcome:
     """Poll `fetch()` until the job ends or `budget` seconds pass.
 
     `started_at` is the `clock()` time of submission (elapsed time is counted from it).
-    `on_update` sees every poll result whose status changed (to record it).
+    `initial` is the state already known (the submission's answer): only changes from it
+    count as status changes. `on_update` sees every poll result whose status changed.
     A poll that fails (after the client's own retries) does not end the wait: the next
     scheduled poll tries again; the last error is kept in the outcome.
     """
     reporter = _Reporter(on_progress, started_at, estimate, clock)
-    reporter.status = initial_status
-    last: Prediction | None = None
+    last: Prediction | None = initial
+    if initial is not None:
+        reporter.status = initial.status
     poll_error: AtlasError | None = None
     finished = False
 

@@ -294,7 +294,7 @@ def build_server(
             heartbeat=app.settings.heartbeat_seconds,
             on_progress=progress if has_progress else None,
             estimate=app.estimates.get(model),
-            initial_status=prediction.status,
+            initial=prediction,
         )
         last = outcome.prediction or prediction
         notes: list[str] = []
