@@ -21,7 +21,7 @@ from .state import SIMULATOR_API_KEY, SimulatorState
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT: Final = 10.0
-SHUTDOWN_GRACE: Final = 1
+SHUTDOWN_GRACE: Final = 0.5  # seconds in-flight requests get to finish on exit
 
 
 def _config(app: Starlette, **kwargs: Any) -> uvicorn.Config:
@@ -33,9 +33,42 @@ def _config(app: Starlette, **kwargs: Any) -> uvicorn.Config:
         http="h11",
         ws="none",
         loop="asyncio",
-        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        timeout_graceful_shutdown=1,
         **kwargs,
     )
+
+
+class _PromptServer(uvicorn.Server):
+    """A uvicorn.Server that notices `should_exit` within 10 ms and stops without fixed sleeps.
+
+    uvicorn polls for exit every 0.1 s and sleeps 0.1 s more while shutting down; a test suite
+    that starts a server per test pays that on every teardown.
+    """
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            await anyio.sleep(0.01)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        with anyio.move_on_after(SHUTDOWN_GRACE):
+            # uvicorn offers no event for "all connections and tasks are done": poll briefly.
+            while self.server_state.connections or self.server_state.tasks:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        for task in self.server_state.tasks:
+            task.cancel(msg="the simulator is shutting down")
+        for server in self.servers:
+            with anyio.move_on_after(1):
+                await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 class SimulatorServer:
@@ -63,12 +96,14 @@ class SimulatorServer:
 
     def __enter__(self) -> Self:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then; without
+        # it every response waits ~40 ms on Nagle and delayed ACKs.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         self._socket = sock
-        server = uvicorn.Server(_config(create_app(self.state), access_log=False))
+        server = _PromptServer(_config(create_app(self.state), access_log=False))
         self._server = server
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="atlas-simulator", daemon=True
