@@ -4,6 +4,7 @@ simulator over loopback."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,8 +54,9 @@ def make_settings(sim: SimulatorServer, workspace: Path, **overrides: Any) -> Se
 
 
 def structured(result: CallToolResult) -> dict[str, Any]:
-    assert result.structured_content is not None, result.content
-    return result.structured_content
+    data = result.structured_content
+    assert isinstance(data, dict), result.content
+    return data
 
 
 def text_of(result: CallToolResult) -> str:
@@ -149,7 +151,7 @@ async def test_generate_waits_with_increasing_progress_and_returns_the_video(
     assert events[-1][0] == "result"
     progress = [e[1] for e in events if e[0] == "progress"]
     assert len(progress) >= 2
-    assert all(b > a for a, b in zip(progress, progress[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(progress))
     messages = [e[3] or "" for e in events if e[0] == "progress"]
     assert all(m.startswith("Atlas: ") and m.endswith(" s") for m in messages)
     assert any("completed" in m for m in messages)

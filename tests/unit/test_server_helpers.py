@@ -1,0 +1,100 @@
+"""Pure helpers of the tool layer: the wait budget, compact schemas, result texts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import pytest
+
+from atlas_mcp_py.config import Settings
+from atlas_mcp_py.errors import (
+    APIConnectionError,
+    AtlasError,
+    AuthenticationError,
+    InsufficientBalanceError,
+    OutcomeUnknownError,
+)
+from atlas_mcp_py.models import Prediction
+from atlas_mcp_py.results import JobResult, elapsed_since, explain, job_result, job_text
+from atlas_mcp_py.server import compact_schema, wait_budget
+
+
+def test_the_budget_is_the_smallest_of_setting_request_and_the_no_progress_cap() -> None:
+    settings = Settings(max_wait_seconds=100)
+    assert wait_budget(settings, None, has_progress=True) == 100
+    assert wait_budget(settings, 30, has_progress=True) == 30
+    assert wait_budget(settings, 500, has_progress=True) == 100
+    assert wait_budget(settings, None, has_progress=False) == 45
+    assert wait_budget(Settings(max_wait_seconds=20), None, has_progress=False) == 20
+
+
+SCHEMA: dict[str, Any] = {
+    "title": "Args",
+    "type": "object",
+    "properties": {
+        "title": {"title": "Title", "type": "string"},
+        "image": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "title": "I"},
+        "wait": {"type": "boolean", "default": True},
+        "params": {"anyOf": [{"type": "object", "additionalProperties": True}, {"type": "null"}]},
+    },
+    "required": ["title"],
+}
+
+
+def test_compact_schemas_accept_and_reject_exactly_what_the_original_does() -> None:
+    small = compact_schema(SCHEMA)
+    assert len(str(small)) < len(str(SCHEMA))
+    assert "title" in small["properties"]  # a property named "title" survives
+    assert small["properties"]["image"]["type"] == ["string", "null"]
+    assert small["properties"]["wait"]["default"] is True
+    cases: list[tuple[dict[str, Any], bool]] = [
+        ({"title": "x"}, True),
+        ({"title": "x", "image": None, "params": {"a": 1}}, True),
+        ({"title": "x", "image": 3}, False),
+        ({"title": "x", "params": "no"}, False),
+        ({}, False),
+    ]
+    for instance, valid in cases:
+        for schema in (SCHEMA, small):
+            errors = list(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+            assert (not errors) is valid, (schema is small, instance)
+
+
+def test_a_failed_job_quotes_a_trimmed_reason_with_its_code() -> None:
+    long_reason = "bad " * 400
+    result = job_result(
+        Prediction(id="p", status="failed", error=long_reason, error_code="moderation"),
+        model="m",
+        elapsed=3.0,
+    )
+    assert result.status == "failed" and result.error is not None
+    assert len(result.error) <= 500 and result.error.endswith("…")
+    assert f'"{result.error}"' in job_text(result)
+
+
+def test_a_running_job_text_says_how_to_resume_it() -> None:
+    text = job_text(JobResult(prediction_id="abc", model="m", status="processing"))
+    assert "atlas_check_status" in text and '"abc"' in text
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (AuthenticationError(401, "bad key"), "ATLASCLOUD_API_KEY"),
+        (InsufficientBalanceError(402, "poor"), "Top up"),
+        (OutcomeUnknownError("POST x: no answer"), "NOT resent"),
+        (APIConnectionError("refused"), "Nothing was sent"),
+    ],
+)
+def test_errors_say_what_to_do_next(error: AtlasError, expected: str) -> None:
+    assert expected in explain(error, base_url="https://api.example")
+
+
+def test_elapsed_since_reads_iso_and_unix_timestamps() -> None:
+    now = datetime(2026, 1, 1, 0, 1, 0, tzinfo=UTC)
+    assert elapsed_since("2026-01-01T00:00:00Z", now) == 60.0
+    assert elapsed_since(str(now.timestamp() - 30), now) == 30.0
+    assert elapsed_since("yesterday", now) is None
+    assert elapsed_since(None, now) is None
