@@ -194,7 +194,9 @@ def parse_prediction(body: Any, *, prediction_id: str | None = None) -> Predicti
         error_code=_str_or_none(data.get("error_code")),
         created_at=_str_or_none(data.get("created_at")),
         completed_at=_str_or_none(data.get("completed_at")),
-        predict_time=_float(metrics.get("predict_time") or data.get("executionTime")),
+        # Only `metrics.predict_time` is documented in seconds; `executionTime` has no
+        # documented unit (the simulator sends milliseconds), so it is not used.
+        predict_time=_float(metrics.get("predict_time")),
         has_nsfw_contents=_nsfw(data.get("has_nsfw_contents")),
     )
 

@@ -157,9 +157,11 @@ def test_prediction_body_that_is_not_an_object_is_an_unreadable_answer(body: Any
         parse_prediction(body)
 
 
-def test_prediction_falls_back_to_execution_time_when_metrics_are_absent() -> None:
-    prediction = parse_prediction({"data": {"id": "p", "status": "completed", "executionTime": 7}})
-    assert prediction.predict_time == 7.0
+def test_execution_time_of_undocumented_unit_is_not_taken_as_predict_seconds() -> None:
+    running = {"id": "p", "status": "processing", "executionTime": 250, "metrics": {}}
+    assert parse_prediction({"data": running}).predict_time is None
+    done = {**running, "status": "completed", "metrics": {"predict_time": 0.0}}
+    assert parse_prediction({"data": done}).predict_time == 0.0
 
 
 CATALOG: dict[str, Any] = {
