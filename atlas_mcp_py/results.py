@@ -24,6 +24,7 @@ from atlas_mcp_py.errors import (
     PayloadTooLargeError,
     RateLimitError,
     ServerError,
+    UploadSourceError,
 )
 from atlas_mcp_py.models import ModelInfo, Prediction
 
@@ -195,6 +196,11 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
         )
     if isinstance(exc, APIConnectionError):
         return f"Could not reach Atlas at {base_url} ({exc}). Nothing was sent; check the network."
+    if isinstance(exc, UploadSourceError):
+        return (
+            f"{trim(str(exc), 300)}. Atlas stored nothing usable; upload again once the file "
+            "is complete and no longer being written."
+        )
     if isinstance(exc, APIResponseError):
         return f"Atlas sent an answer that could not be understood: {trim(str(exc), 300)}."
     return trim(str(exc), 300)
