@@ -15,6 +15,7 @@ from atlas_mcp_py.errors import (
     AuthenticationError,
     InsufficientBalanceError,
     OutcomeUnknownError,
+    UploadSourceError,
 )
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.results import JobResult, elapsed_since, explain, job_result, job_text
@@ -86,6 +87,7 @@ def test_a_running_job_text_says_how_to_resume_it() -> None:
         (InsufficientBalanceError(402, "poor"), "Top up"),
         (OutcomeUnknownError("POST x: no answer"), "NOT resent"),
         (APIConnectionError("refused"), "Nothing was sent"),
+        (UploadSourceError("photo.png shrank while it was being uploaded"), "upload again"),
     ],
 )
 def test_errors_say_what_to_do_next(error: AtlasError, expected: str) -> None:
