@@ -52,6 +52,8 @@ class WaitOutcome:
     elapsed: float
     poll_error: AtlasError | None = None
     """The error of the last poll when polling itself kept failing (the job may be fine)."""
+    stopped: bool = False
+    """The wait was ended early by `stop` (the server is shutting down)."""
 
     @property
     def finished(self) -> bool:
@@ -110,6 +112,7 @@ async def wait_for_prediction(
     estimate: float | None = None,
     initial: Prediction | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stop: anyio.Event | None = None,
 ) -> WaitOutcome:
     """Poll `fetch()` until the job ends or `budget` seconds pass.
 
@@ -118,6 +121,7 @@ async def wait_for_prediction(
     count as status changes. `on_update` sees every poll result whose status changed.
     A poll that fails (after the client's own retries) does not end the wait: the next
     scheduled poll tries again; the last error is kept in the outcome.
+    `stop`, once set, ends the wait like the budget running out (server shutdown).
     """
     reporter = _Reporter(on_progress, started_at, estimate, clock)
     last: Prediction | None = initial
@@ -135,7 +139,9 @@ async def wait_for_prediction(
     async with anyio.create_task_group() as tg:
         await reporter.report()
         tg.start_soon(heartbeat_loop)
-        with anyio.move_on_after(budget):
+        with anyio.move_on_after(budget) as waiting:
+            if stop is not None:
+                tg.start_soon(_cancel_when_set, stop, waiting)
             for delay in schedule.delays():
                 try:
                     prediction = await fetch()
@@ -161,4 +167,10 @@ async def wait_for_prediction(
         timed_out=not finished,
         elapsed=reporter.elapsed(),
         poll_error=poll_error,
+        stopped=not finished and stop is not None and stop.is_set(),
     )
+
+
+async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()

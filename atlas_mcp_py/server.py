@@ -10,11 +10,12 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import anyio
 import httpx2
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -62,6 +63,8 @@ class AppState:
     roots: AllowedRoots
     estimates: dict[str, float] = field(default_factory=dict)
     """Seconds a job of each model took last time: the progress `total`."""
+    stopping: anyio.Event = field(default_factory=anyio.Event)
+    """Set on shutdown (SIGTERM/SIGINT): every wait ends at once with its hand-off result."""
 
     def remember_duration(self, model: str, seconds: float) -> None:
         self.estimates[model] = seconds
@@ -167,6 +170,22 @@ def _without_defaults(schema: Any) -> Any:
 class AtlasMCPServer(MCPServer[AppState]):
     """MCPServer whose `tools/list` carries compact schemas and one-line descriptions."""
 
+    _live: list[AppState] | None = None
+
+    @contextmanager
+    def serving(self, app: AppState) -> Iterator[AppState]:
+        """Registers the lifespan's state so `begin_shutdown` can reach its waits."""
+        self._live = [*(self._live or []), app]
+        try:
+            yield app
+        finally:
+            self._live = [a for a in self._live if a is not app]
+
+    def begin_shutdown(self) -> None:
+        """End every in-flight wait now with its hand-off result (call on the event loop)."""
+        for app in self._live or []:
+            app.stopping.set()
+
     async def list_tools(self) -> list[MCPTool]:
         return [
             tool.model_copy(
@@ -182,13 +201,15 @@ class AtlasMCPServer(MCPServer[AppState]):
 
 def build_server(
     settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
-) -> MCPServer[AppState]:
+) -> AtlasMCPServer:
     """The MCP server with every tool; `transport` lets tests swap the HTTP layer."""
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with AtlasClient(settings, transport=transport) as client:
-            yield AppState(settings=settings, client=client, roots=default_roots(settings))
+            app = AppState(settings=settings, client=client, roots=default_roots(settings))
+            with mcp.serving(app):
+                yield app
 
     mcp = AtlasMCPServer(
         "atlas-mcp-py",
@@ -295,9 +316,12 @@ def build_server(
             on_progress=progress if has_progress else None,
             estimate=app.estimates.get(model),
             initial=prediction,
+            stop=app.stopping,
         )
         last = outcome.prediction or prediction
         notes: list[str] = []
+        if outcome.stopped:
+            notes.append("The MCP server is shutting down; the job goes on at Atlas.")
         if outcome.timed_out and outcome.poll_error is not None:
             notes.append(
                 f"The last status check failed ({explain(outcome.poll_error)}); "
