@@ -44,6 +44,10 @@ DEFAULT_POLL_MAX_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 5.0
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 """Atlas's documented upload limit."""
+DEFAULT_UPLOAD_REUSE_SECONDS = 3600.0
+"""How long an uploaded file's URL is reused for the same bytes (Atlas's URLs are temporary)."""
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024
+"""Largest video `save_to` writes."""
 DEFAULT_CATALOG_TTL_SECONDS = 300.0
 DEFAULT_MAX_RETRIES = 3
 
@@ -61,6 +65,8 @@ _ENV = {
     "poll_max_seconds": "ATLAS_MCP_POLL_MAX",
     "heartbeat_seconds": "ATLAS_MCP_HEARTBEAT",
     "max_upload_bytes": "ATLAS_MCP_MAX_UPLOAD_BYTES",
+    "upload_reuse_seconds": "ATLAS_MCP_UPLOAD_REUSE_SECONDS",
+    "max_download_bytes": "ATLAS_MCP_MAX_DOWNLOAD_BYTES",
 }
 
 API_KEY_HELP = (
@@ -101,6 +107,9 @@ class Settings(BaseModel):
     poll_max_seconds: float = Field(DEFAULT_POLL_MAX_SECONDS, gt=0, le=300)
     heartbeat_seconds: float = Field(DEFAULT_HEARTBEAT_SECONDS, gt=0, le=10)
     max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, gt=0)
+    upload_reuse_seconds: float = Field(DEFAULT_UPLOAD_REUSE_SECONDS, ge=0)
+    """0 turns reuse off."""
+    max_download_bytes: int = Field(DEFAULT_MAX_DOWNLOAD_BYTES, gt=0)
     catalog_ttl_seconds: float = Field(DEFAULT_CATALOG_TTL_SECONDS, ge=0)
     max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=10)
     connect_timeout: float = Field(10.0, gt=0)

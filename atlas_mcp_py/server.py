@@ -26,8 +26,9 @@ from pydantic import Field
 from atlas_mcp_py import __version__
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Settings
+from atlas_mcp_py.downloads import SavePlan, save_job_result
 from atlas_mcp_py.errors import AtlasError
-from atlas_mcp_py.files import AllowedRoots, FileRefused, open_upload_source
+from atlas_mcp_py.files import AllowedRoots, UploadCache, upload_file
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.results import (
@@ -40,6 +41,13 @@ from atlas_mcp_py.results import (
     job_text,
     summarise_model,
 )
+from atlas_mcp_py.workspace import (
+    file_link,
+    local_frames,
+    open_sources,
+    plan_destination,
+    upload_progress,
+)
 
 __all__ = ["AppState", "build_server", "wait_budget"]
 
@@ -51,7 +59,6 @@ INSTRUCTIONS = (
     "still running when the wait ends comes back with its prediction_id: finish it with "
     "atlas_check_status."
 )
-URL_SCHEMES = ("http://", "https://")
 
 
 @dataclass
@@ -61,6 +68,9 @@ class AppState:
     settings: Settings
     client: AtlasClient
     roots: AllowedRoots
+    """ATLAS_MCP_ROOTS, else the working directory; `request_roots` may use the client's."""
+    uploads: UploadCache = field(default_factory=lambda: UploadCache(0.0))
+    """Recent uploads by sha256, reused for `upload_reuse_seconds`."""
     estimates: dict[str, float] = field(default_factory=dict)
     """Seconds a job of each model took last time: the progress `total`."""
     stopping: anyio.Event = field(default_factory=anyio.Event)
@@ -116,6 +126,9 @@ def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
                 mime_type="video/mp4",
             )
         )
+    saved = file_link(result)
+    if saved is not None:
+        content.append(saved)
     return CallToolResult(
         content=content,
         structured_content=result.model_dump(mode="json"),
@@ -207,7 +220,12 @@ def build_server(
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with AtlasClient(settings, transport=transport) as client:
-            app = AppState(settings=settings, client=client, roots=default_roots(settings))
+            app = AppState(
+                settings=settings,
+                client=client,
+                roots=default_roots(settings),
+                uploads=UploadCache(settings.upload_reuse_seconds),
+            )
             with mcp.serving(app):
                 yield app
 
@@ -264,30 +282,21 @@ def build_server(
         return await _upload(app, ctx, path)
 
     async def _upload(app: AppState, ctx: Context[AppState], raw_path: str) -> UploadResult:
-        try:
-            source = open_upload_source(
-                app.roots.resolve(raw_path), max_bytes=app.settings.max_upload_bytes
-            )
-        except FileRefused as exc:
-            raise ToolError(f"Refused to upload {raw_path!r}: {exc}. Nothing was sent.") from None
+        (source,) = await open_sources(ctx, app.settings, app.roots, {"path": raw_path})
         try:
             app.settings.require_api_key()
-            upload = await app.client.upload(
-                source.file,
-                filename=source.filename,
-                content_type=source.content_type,
-                size=source.size,
-            )
+            progress = upload_progress(ctx, source.filename)
+            return (await upload_file(app.client, source, app.uploads, on_progress=progress))[0]
         except AtlasError as exc:
             raise fail(app, exc) from None
         finally:
             source.close()
-        return UploadResult(
-            url=upload.url,
-            filename=upload.filename or source.filename,
-            size_bytes=upload.size if upload.size is not None else source.size,
-            content_type=upload.content_type or source.content_type,
-        )
+
+    async def _finish(app: AppState, result: JobResult, save: SavePlan | None) -> CallToolResult:
+        if save is not None:
+            limit = app.settings.max_download_bytes
+            await save_job_result(app.client.http, result, save, max_bytes=limit)
+        return tool_result(result)
 
     async def _wait(
         app: AppState,
@@ -297,6 +306,7 @@ def build_server(
         model: str,
         started_at: float | None,
         max_wait_seconds: float | None,
+        save: SavePlan | None = None,
     ) -> CallToolResult:
         has_progress = _has_progress_token(ctx)
         budget = wait_budget(app.settings, max_wait_seconds, has_progress)
@@ -330,7 +340,7 @@ def build_server(
         result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes)
         if result.status == "completed":
             app.remember_duration(model, outcome.elapsed)
-        return tool_result(result)
+        return await _finish(app, result, save)
 
     @mcp.tool(
         title="Generate a video with Atlas",
@@ -363,6 +373,8 @@ def build_server(
         dry_run: Annotated[
             bool, Field(description="show the request and cost; send nothing")
         ] = False,
+        save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
+        overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,
     ) -> Annotated[CallToolResult, JobResult]:
         """Generate a video (billed per job). Waits with progress and returns video_url;
         a job still running at the wait limit returns status "processing" and its
@@ -371,6 +383,9 @@ def build_server(
         body: dict[str, Any] = dict(params or {})
         if "model" in body:
             raise ToolError("Pass the model as the `model` argument, not inside `params`.")
+        frames = {n: v for n, v in (("image", image), ("end_image", end_image)) if v is not None}
+        local = local_frames(frames)
+        save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         for name, value in (
             ("prompt", prompt),
             ("duration", duration),
@@ -405,9 +420,16 @@ def build_server(
             app.settings.require_api_key()
         except AtlasError as exc:
             raise fail(app, exc) from None
-        for name, frame in (("image", image), ("end_image", end_image)):
-            if frame is not None:
-                body[name] = await _frame_url(app, ctx, name, frame)
+        body.update(frames)
+        sources = await open_sources(ctx, app.settings, app.roots, local)
+        try:
+            for name, source in zip(local, sources, strict=True):
+                body[name] = (await upload_file(app.client, source, app.uploads))[0].url
+        except AtlasError as exc:
+            raise fail(app, exc) from None
+        finally:
+            for source in sources:
+                source.close()
         started_at = time.monotonic()
         try:
             prediction = await app.client.generate("video", model, body)
@@ -416,7 +438,7 @@ def build_server(
         if not wait:
             result = job_result(prediction, model=model, elapsed=0.0)
             result.estimated_cost_usd = cost
-            return tool_result(result)
+            return await _finish(app, result, save)
         return await _wait(
             app,
             ctx,
@@ -424,14 +446,8 @@ def build_server(
             model=model,
             started_at=started_at,
             max_wait_seconds=max_wait_seconds,
+            save=save,
         )
-
-    async def _frame_url(app: AppState, ctx: Context[AppState], name: str, value: str) -> str:
-        if value.startswith(URL_SCHEMES):
-            return value
-        if "://" in value or value.startswith("data:"):
-            raise ToolError(f"`{name}` must be an http(s) URL or a local file path.")
-        return (await _upload(app, ctx, value)).url
 
     @mcp.tool(
         title="Check an Atlas job",
@@ -446,9 +462,12 @@ def build_server(
         max_wait_seconds: Annotated[
             float | None, Field(gt=0, description="cap on the wait")
         ] = None,
+        save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
+        overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,
     ) -> Annotated[CallToolResult, JobResult]:
         """Status of a video job; the video_url once completed. wait=true waits like generate."""
         app = state(ctx)
+        save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         try:
             prediction = await app.client.get_prediction(prediction_id)
         except AtlasError as exc:
@@ -462,9 +481,10 @@ def build_server(
                 model=model,
                 started_at=None,
                 max_wait_seconds=max_wait_seconds,
+                save=save,
             )
         elapsed = prediction.predict_time or elapsed_since(prediction.created_at)
-        return tool_result(job_result(prediction, model=model, elapsed=elapsed))
+        return await _finish(app, job_result(prediction, model=model, elapsed=elapsed), save)
 
     return mcp
 

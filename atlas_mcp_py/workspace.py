@@ -1,0 +1,206 @@
+"""The MCP side of local files: which roots apply to a request, upload progress, and the
+resource link to a saved video. `files.py` and `downloads.py` know nothing of MCP.
+
+Roots, in order: `ATLAS_MCP_ROOTS` when set; else the roots the client offers, when it
+can (a 2025-era connection whose client declared the `roots` capability: the request is
+deprecated and has no back channel on 2026-07-28), asked once per connection; else the
+server's working directory. The client's roots narrow what the server reads; they are
+checked with the same component-wise rules, never trusted as paths as given.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.parse
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.types import ResourceLink
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+
+from atlas_mcp_py.client import ProgressFn
+from atlas_mcp_py.config import Settings
+from atlas_mcp_py.downloads import VIDEO_EXTENSIONS, SavePlan, plan_save
+from atlas_mcp_py.files import (
+    AllowedRoots,
+    FileRefused,
+    UploadSource,
+    frame_source,
+    prepare_upload,
+)
+from atlas_mcp_py.results import JobResult
+
+__all__ = [
+    "file_link",
+    "local_frames",
+    "open_sources",
+    "plan_destination",
+    "request_roots",
+    "roots_from_uris",
+    "upload_progress",
+]
+
+logger = logging.getLogger(__name__)
+
+ROOTS_TIMEOUT_SECONDS = 5.0
+PROGRESS_INTERVAL_SECONDS = 0.5
+_CACHE_KEY = "atlas_mcp_py.client_roots"
+
+
+def roots_from_uris(uris: list[str]) -> AllowedRoots | None:
+    """Allowed roots from a client's `file://` root URIs (others are ignored), or None."""
+    paths: list[Path] = []
+    for uri in uris:
+        parts = urllib.parse.urlsplit(uri)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            continue
+        path = urllib.request.url2pathname(parts.path)
+        if path and "\x00" not in path:
+            paths.append(Path(path))
+    roots = AllowedRoots.from_paths(paths, "client roots")
+    return roots if roots.roots else None
+
+
+def _connection_state(ctx: Context[Any]) -> dict[str, Any] | None:
+    """The connection's scratch dict: client roots are asked once per connection.
+
+    The SDK keeps it on the connection, which the per-request session does not expose
+    publicly; without it the roots are asked on every call (still correct).
+    """
+    connection = getattr(ctx.request_context.session, "_connection", None)
+    state = getattr(connection, "state", None)
+    return state if isinstance(state, dict) else None
+
+
+async def _ask_client(ctx: Context[Any]) -> AllowedRoots | None:
+    request = ctx.request_context
+    if request.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return None
+    capabilities = request.session.client_capabilities
+    if capabilities is None or capabilities.roots is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            # roots/list is deprecated from 2026-07-28; on this 2025-era connection it is
+            # the only way to learn the client's workspace.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            pending = request.session.list_roots()
+        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+            answer = await pending
+    except (MCPError, TimeoutError, ValidationError) as exc:
+        logger.info("the client's roots are unavailable (%s); using the fallback", exc)
+        return None
+    roots = roots_from_uris([str(root.uri) for root in answer.roots])
+    if roots is None:
+        logger.info("the client offered no usable file:// root; using the fallback")
+    return roots
+
+
+async def request_roots(
+    ctx: Context[Any], settings: Settings, fallback: AllowedRoots
+) -> AllowedRoots:
+    """The roots for this request (see the module docstring); `fallback` is
+    `ATLAS_MCP_ROOTS` or the working directory, resolved once at start."""
+    if settings.roots:
+        return fallback
+    state = _connection_state(ctx)
+    if state is not None and _CACHE_KEY in state:
+        cached: AllowedRoots | None = state[_CACHE_KEY]
+    else:
+        cached = await _ask_client(ctx)
+        if state is not None:
+            state[_CACHE_KEY] = cached
+    return cached if cached is not None else fallback
+
+
+def upload_progress(ctx: Context[Any], filename: str) -> ProgressFn:
+    """Progress notifications for an upload: bytes sent of the total, at most twice a
+    second, and always the last one (a no-op when the caller sent no progress token)."""
+    last = -float("inf")
+
+    async def report(sent: int, size: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if sent < size and now - last < PROGRESS_INTERVAL_SECONDS:
+            return
+        last = now
+        percent = sent * 100 // size if size else 100
+        message = f"Uploading {filename}: {percent}% of {size / 1e6:.1f} MB"
+        await ctx.report_progress(sent, size, message)
+
+    return report
+
+
+def file_link(result: JobResult) -> ResourceLink | None:
+    """A resource link to the saved video, when there is one."""
+    if not result.local_path:
+        return None
+    path = Path(result.local_path)
+    return ResourceLink(
+        type="resource_link",
+        uri=path.as_uri(),
+        name=os.path.basename(path),
+        mime_type=VIDEO_EXTENSIONS.get(path.suffix.lower(), "video/mp4"),
+        size=result.size_bytes,
+    )
+
+
+def local_frames(frames: dict[str, str]) -> dict[str, str]:
+    """The frame arguments that are local paths; any non-http(s) URL is a tool error."""
+    local: dict[str, str] = {}
+    for name, value in frames.items():
+        try:
+            if frame_source(value) == "path":
+                local[name] = value
+        except ValueError as exc:
+            raise ToolError(f"`{name}`: {exc}. Nothing was sent.") from None
+    return local
+
+
+async def open_sources(
+    ctx: Context[Any], settings: Settings, fallback: AllowedRoots, paths: dict[str, str]
+) -> list[UploadSource]:
+    """Every check on every local path before any is sent; a refusal is a tool error
+    (and closes what was already opened)."""
+    roots = await request_roots(ctx, settings, fallback)
+    sources: list[UploadSource] = []
+    try:
+        for name, raw in paths.items():
+            try:
+                sources.append(prepare_upload(roots, raw, max_bytes=settings.max_upload_bytes))
+            except FileRefused as exc:
+                what = f"`{name}` " if name != "path" else ""
+                raise ToolError(
+                    f"Refused to upload {what}{raw!r}: {exc}. Nothing was sent."
+                ) from None
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return sources
+
+
+async def plan_destination(
+    ctx: Context[Any],
+    settings: Settings,
+    fallback: AllowedRoots,
+    save_to: str | None,
+    overwrite: bool,
+) -> SavePlan | None:
+    """The checked `save_to` (None when not asked); a refusal is a tool error."""
+    if save_to is None:
+        return None
+    roots = await request_roots(ctx, settings, fallback)
+    try:
+        return plan_save(roots, save_to, overwrite=overwrite)
+    except FileRefused as exc:
+        raise ToolError(f"Refused save_to {save_to!r}: {exc}. Nothing was sent.") from None
