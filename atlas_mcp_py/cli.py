@@ -62,7 +62,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"atlas-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve MCP (stdio, or streamable HTTP)")
-    serve.add_argument("--transport", choices=["stdio"], default="stdio")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    http = serve.add_argument_group("http transport (flags override the environment)")
+    http.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    http.add_argument("--port", type=int, help="port to listen on (default 8765)")
+    http.add_argument(
+        "--token",
+        help="bearer token clients must send (prefer ATLAS_MCP_HTTP_TOKEN: flags show in ps)",
+    )
+    http.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="HOST",
+        help="extra Host header to accept, e.g. mcp.example.com (repeatable)",
+    )
+    http.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="extra browser Origin to accept, e.g. https://app.example.com (repeatable)",
+    )
     sim = sub.add_parser("simulator", help="run the bundled Atlas API simulator on 127.0.0.1")
     sim.add_argument("--port", type=int, default=9100)
     sim.add_argument("--host", default="127.0.0.1")
@@ -72,10 +91,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _http_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Settings given as `serve` flags (None: not given, the environment decides)."""
+
+    def split(values: list[str] | None) -> tuple[str, ...] | None:
+        return tuple(v for item in values for v in item.split(",")) if values else None
+
+    return {
+        "http_token": getattr(args, "token", None),
+        "allowed_hosts": split(getattr(args, "allowed_host", None)),
+        "allowed_origins": split(getattr(args, "allowed_origin", None)),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    http_flags = ("host", "port", "token", "allowed_host", "allowed_origin")
+    stdio = args.command == "serve" and args.transport == "stdio"
+    if stdio and any(getattr(args, name) is not None for name in http_flags):
+        parser.error("--host, --port, --token and --allowed-* need --transport http")
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(None, **_http_overrides(args))
     except ConfigError as exc:
         print(f"atlas-mcp: {exc}", file=sys.stderr)
         return 2
@@ -90,6 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from atlas_mcp_py.demo import run_demo
 
         return run_demo(job_seconds=args.job_seconds)
+    if command == "serve" and getattr(args, "transport", "stdio") == "http":
+        from atlas_mcp_py.http_transport import HttpOptions, serve_http
+
+        try:
+            return serve_http(settings, HttpOptions.from_flags(args.host, args.port))
+        except ConfigError as exc:
+            print(f"atlas-mcp: {exc}", file=sys.stderr)
+            return 2
     from atlas_mcp_py.server import build_server
 
     build_server(settings).run()

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -60,6 +61,8 @@ _ENV = {
     "max_wait_seconds": "ATLAS_MCP_MAX_WAIT",
     "state_dir": "ATLAS_MCP_STATE_DIR",
     "http_token": "ATLAS_MCP_HTTP_TOKEN",
+    "allowed_hosts": "ATLAS_MCP_ALLOWED_HOSTS",
+    "allowed_origins": "ATLAS_MCP_ALLOWED_ORIGINS",
     "log_level": "ATLAS_MCP_LOG_LEVEL",
     "poll_min_seconds": "ATLAS_MCP_POLL_MIN",
     "poll_max_seconds": "ATLAS_MCP_POLL_MAX",
@@ -102,6 +105,10 @@ class Settings(BaseModel):
     max_wait_seconds: float = Field(DEFAULT_MAX_WAIT_SECONDS, gt=0, le=24 * 3600)
     state_dir: Path | None = None
     http_token: SecretStr | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    """Extra Host header values the HTTP transport accepts (loopback ones always pass)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Extra Origin values the HTTP transport accepts (http://localhost etc. always pass)."""
     log_level: LogLevel = "INFO"
     poll_min_seconds: float = Field(DEFAULT_POLL_MIN_SECONDS, gt=0, le=60)
     poll_max_seconds: float = Field(DEFAULT_POLL_MAX_SECONDS, gt=0, le=300)
@@ -139,6 +146,23 @@ class Settings(BaseModel):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("allowed_hosts", "allowed_origins")
+    @classmethod
+    def _check_allow_list(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        cleaned = tuple(item.strip() for item in value if item.strip())
+        origins = info.field_name == "allowed_origins"
+        for item in cleaned:
+            scheme, sep, rest = item.partition("://")
+            if origins and not (sep and scheme in ("http", "https")):
+                raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+            if not origins and sep:
+                raise ValueError(f"{item!r}: give a Host value like mcp.example.com, no scheme")
+            if not (rest if origins else item) or any(
+                c.isspace() or c in ",/" for c in (rest if origins else item)
+            ):
+                raise ValueError(f"{item!r} is not a valid host[:port]")
+        return cleaned
+
     @model_validator(mode="after")
     def _check_poll_range(self) -> Settings:
         if self.poll_min_seconds > self.poll_max_seconds:
@@ -164,6 +188,8 @@ class Settings(BaseModel):
                 data[field] = tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
             elif field in ("state_dir",):
                 data[field] = Path(raw).expanduser()
+            elif field in ("allowed_hosts", "allowed_origins"):
+                data[field] = tuple(part for part in raw.split(",") if part.strip())
             else:
                 data[field] = raw
         data.update({k: v for k, v in overrides.items() if v is not None})

@@ -70,8 +70,14 @@ class SimulatorMiddleware:
         endpoint, prediction_id = classify(path)
         authorization = _header(scope, b"authorization")
         authorized = bearer_matches(authorization, self.state.api_key)
+        scheme, _, credential = (authorization or "").partition(" ")
         scope[REQUEST_INDEX_KEY] = self.state.record_request(
-            scope["method"], path, endpoint, prediction_id, authorized
+            scope["method"],
+            path,
+            endpoint,
+            prediction_id,
+            authorized,
+            credential.strip() if scheme.lower() == "bearer" else None,
         )
         send = _with_request_id(send, uuid.uuid4().hex)
         fault = self.state.take_fault(endpoint, prediction_id)

@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -72,7 +72,8 @@ class RequestRecord:
 
     `authorized` is true when the request carried the right bearer key (whether or not the
     endpoint needs one); `time` is `time.monotonic()` at arrival. For `generate`,
-    `prediction_id` is the id of the job the request created, if any.
+    `prediction_id` is the id of the job the request created, if any. `credential` is the
+    bearer token it carried, if any (tests check which secret reached the API).
     """
 
     method: str
@@ -81,6 +82,7 @@ class RequestRecord:
     prediction_id: str | None
     authorized: bool
     time: float
+    credential: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,16 @@ class SimulatorState:
     # -- request log -------------------------------------------------------------------
 
     def record_request(
-        self, method: str, path: str, endpoint: str, prediction_id: str | None, authorized: bool
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        prediction_id: str | None,
+        authorized: bool,
+        credential: str | None = None,
     ) -> int:
-        record = RequestRecord(method, path, endpoint, prediction_id, authorized, time.monotonic())
+        now = time.monotonic()
+        record = RequestRecord(method, path, endpoint, prediction_id, authorized, now, credential)
         with self._lock:
             self._requests.append(record)
             return len(self._requests) - 1
