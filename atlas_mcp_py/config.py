@@ -51,6 +51,10 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024
 """Largest video `save_to` writes."""
 DEFAULT_CATALOG_TTL_SECONDS = 300.0
 DEFAULT_MAX_RETRIES = 3
+DEFAULT_DUPLICATE_WINDOW_SECONDS = 600.0
+"""An identical generate within this window returns the earlier job instead of paying again."""
+DEFAULT_MAX_IN_FLIGHT = 4
+"""Generations one server submits and waits on at once; further calls queue locally."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -67,6 +71,9 @@ _ENV = {
     "poll_min_seconds": "ATLAS_MCP_POLL_MIN",
     "poll_max_seconds": "ATLAS_MCP_POLL_MAX",
     "heartbeat_seconds": "ATLAS_MCP_HEARTBEAT",
+    "duplicate_window_seconds": "ATLAS_MCP_DUPLICATE_WINDOW",
+    "max_in_flight": "ATLAS_MCP_MAX_IN_FLIGHT",
+    "confirm_above_usd": "ATLAS_MCP_CONFIRM_ABOVE_USD",
     "max_upload_bytes": "ATLAS_MCP_MAX_UPLOAD_BYTES",
     "upload_reuse_seconds": "ATLAS_MCP_UPLOAD_REUSE_SECONDS",
     "max_download_bytes": "ATLAS_MCP_MAX_DOWNLOAD_BYTES",
@@ -113,6 +120,11 @@ class Settings(BaseModel):
     poll_min_seconds: float = Field(DEFAULT_POLL_MIN_SECONDS, gt=0, le=60)
     poll_max_seconds: float = Field(DEFAULT_POLL_MAX_SECONDS, gt=0, le=300)
     heartbeat_seconds: float = Field(DEFAULT_HEARTBEAT_SECONDS, gt=0, le=10)
+    duplicate_window_seconds: float = Field(DEFAULT_DUPLICATE_WINDOW_SECONDS, ge=0)
+    """0 turns the duplicate guard off."""
+    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=64)
+    confirm_above_usd: float | None = Field(None, ge=0)
+    """Ask the person (MCP elicitation) before a job estimated above this many USD."""
     max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, gt=0)
     upload_reuse_seconds: float = Field(DEFAULT_UPLOAD_REUSE_SECONDS, ge=0)
     """0 turns reuse off."""

@@ -7,17 +7,16 @@ reach it through the request context. Only this module knows MCP.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import anyio
 import httpx2
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
@@ -28,8 +27,21 @@ from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Settings
 from atlas_mcp_py.downloads import SavePlan, save_job_result
 from atlas_mcp_py.errors import AtlasError
-from atlas_mcp_py.files import AllowedRoots, UploadCache, upload_file
+from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, upload_file
+from atlas_mcp_py.job_tools import (
+    CostApproval,
+    ask_cost,
+    check_cost,
+    checked_elapsed,
+    dry_run_result,
+    record_check,
+    register_job_tools,
+    start_job,
+    submitted_result,
+)
+from atlas_mcp_py.jobs import JobBook, Ledger
 from atlas_mcp_py.models import ModelInfo, Prediction
+from atlas_mcp_py.pacing import paced_transport
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.results import (
     JobResult,
@@ -41,6 +53,7 @@ from atlas_mcp_py.results import (
     job_text,
     summarise_model,
 )
+from atlas_mcp_py.submission import FRAME_NAMES, GenerateArgs, Refused, Submitter
 from atlas_mcp_py.workspace import (
     file_link,
     local_frames,
@@ -69,6 +82,10 @@ class AppState:
     client: AtlasClient
     roots: AllowedRoots
     """ATLAS_MCP_ROOTS, else the working directory; `request_roots` may use the client's."""
+    book: JobBook
+    """The job ledger (`book.set_local_path(id, path)` records a saved video)."""
+    submitter: Submitter
+    """Validation, duplicate guard, in-flight limit, submit-once and recovery."""
     uploads: UploadCache = field(default_factory=lambda: UploadCache(0.0))
     """Recent uploads by sha256, reused for `upload_reuse_seconds`."""
     estimates: dict[str, float] = field(default_factory=dict)
@@ -169,15 +186,76 @@ def compact_schema(schema: Any) -> Any:
     return out
 
 
-def _without_defaults(schema: Any) -> Any:
-    """An output schema needs no defaults: results always carry every field."""
-    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
-        props = {
-            k: {n: v for n, v in p.items() if n != "default"}
-            for k, p in schema["properties"].items()
-        }
-        return {**schema, "properties": props}
-    return schema
+def _bare_output(schema: Any) -> Any:
+    """An output schema needs no defaults, `required` or descriptions (results carry every
+    field; the text explains them), and single-use `$defs` read shorter inline."""
+    if not isinstance(schema, dict):
+        return schema
+    found = schema.get("$defs")
+    defs: dict[str, Any] = found if isinstance(found, dict) else {}
+
+    def bare(node: Any) -> Any:
+        if isinstance(node, list):
+            return [bare(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs:
+            return bare(defs[ref[8:]])
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in ("default", "required", "description", "$defs"):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {name: _enum_typed(bare(sub)) for name, sub in value.items()}
+            else:
+                out[key] = bare(value)
+        return out
+
+    return bare(schema)
+
+
+def _enum_typed(prop: Any) -> Any:
+    """A string enum needs no `"type": "string"` beside it: the values say it."""
+    if isinstance(prop, dict) and prop.get("type") == "string" and "enum" in prop:
+        values = prop["enum"]
+        if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+            return {k: v for k, v in prop.items() if k != "type"}
+    return prop
+
+
+def _optional_inputs(schema: Any) -> Any:
+    """Optional arguments need not advertise `null` (leaving them out is how to unset)
+    nor a boolean flag its `false` default."""
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict):
+        return schema
+    required = set(schema.get("required") or ())
+    out: dict[str, Any] = {}
+    for name, prop in props.items():
+        kind = prop.get("type") if isinstance(prop, dict) else None
+        if name not in required and isinstance(kind, list) and len(kind) == 2 and "null" in kind:
+            prop = {**prop, "type": next(t for t in kind if t != "null")}
+        if kind == "boolean" and prop.get("default") is False:
+            prop = {k: v for k, v in prop.items() if k != "default"}
+        out[name] = _enum_typed(prop)
+    return {**schema, "properties": out}
+
+
+_SPEC_HINTS = {
+    "read_only_hint": False,
+    "destructive_hint": True,
+    "idempotent_hint": False,
+    "open_world_hint": True,
+}
+"""The MCP spec's default for each tool annotation hint: stating them costs bytes only."""
+
+
+def _explicit_hints(annotations: ToolAnnotations | None) -> ToolAnnotations | None:
+    if annotations is None:
+        return None
+    same = {k: None for k, v in _SPEC_HINTS.items() if getattr(annotations, k) == v}
+    return annotations.model_copy(update=same)
 
 
 class AtlasMCPServer(MCPServer[AppState]):
@@ -204,8 +282,9 @@ class AtlasMCPServer(MCPServer[AppState]):
             tool.model_copy(
                 update={
                     "description": " ".join((tool.description or "").split()),
-                    "input_schema": compact_schema(tool.input_schema),
-                    "output_schema": _without_defaults(compact_schema(tool.output_schema)),
+                    "input_schema": _optional_inputs(compact_schema(tool.input_schema)),
+                    "output_schema": _bare_output(compact_schema(tool.output_schema)),
+                    "annotations": _explicit_hints(tool.annotations),
                 }
             )
             for tool in await super().list_tools()
@@ -219,15 +298,21 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with AtlasClient(settings, transport=transport) as client:
-            app = AppState(
-                settings=settings,
-                client=client,
-                roots=default_roots(settings),
-                uploads=UploadCache(settings.upload_reuse_seconds),
-            )
-            with mcp.serving(app):
-                yield app
+        book = await JobBook.open(Ledger.default_path(settings.resolved_state_dir))
+        try:
+            async with AtlasClient(settings, transport=paced_transport(transport)) as client:
+                app = AppState(
+                    settings=settings,
+                    client=client,
+                    roots=default_roots(settings),
+                    book=book,
+                    submitter=Submitter(settings, client, book),
+                    uploads=UploadCache(settings.upload_reuse_seconds),
+                )
+                with mcp.serving(app):
+                    yield app
+        finally:
+            book.close()
 
     mcp = AtlasMCPServer(
         "atlas-mcp-py",
@@ -296,6 +381,8 @@ def build_server(
         if save is not None:
             limit = app.settings.max_download_bytes
             await save_job_result(app.client.http, result, save, max_bytes=limit)
+            if result.local_path and result.prediction_id:
+                await app.book.set_local_path(result.prediction_id, result.local_path)
         return tool_result(result)
 
     async def _wait(
@@ -307,6 +394,8 @@ def build_server(
         started_at: float | None,
         max_wait_seconds: float | None,
         save: SavePlan | None = None,
+        notes: list[str] | None = None,
+        cost: float | None = None,
     ) -> CallToolResult:
         has_progress = _has_progress_token(ctx)
         budget = wait_budget(app.settings, max_wait_seconds, has_progress)
@@ -327,9 +416,11 @@ def build_server(
             estimate=app.estimates.get(model),
             initial=prediction,
             stop=app.stopping,
+            on_update=app.book.update,
         )
         last = outcome.prediction or prediction
-        notes: list[str] = []
+        notes = list(notes or [])
+        app.book.add_warning(notes)
         if outcome.stopped:
             notes.append("The MCP server is shutting down; the job goes on at Atlas.")
         if outcome.timed_out and outcome.poll_error is not None:
@@ -338,6 +429,7 @@ def build_server(
                 "the job itself may be fine."
             )
         result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes)
+        result.estimated_cost_usd = cost
         if result.status == "completed":
             app.remember_duration(model, outcome.elapsed)
         return await _finish(app, result, save)
@@ -375,79 +467,56 @@ def build_server(
         ] = False,
         save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
         overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,
+        allow_duplicate: Annotated[bool, Field(description="pay again for a recent twin")] = False,
+        confirm_cost: Annotated[bool, Field(description="person approved the cost")] = False,
+        approval: Annotated[ElicitationResult[CostApproval], Resolve(ask_cost)] = None,  # type: ignore[assignment]
     ) -> Annotated[CallToolResult, JobResult]:
-        """Generate a video (billed per job). Waits with progress and returns video_url;
-        a job still running at the wait limit returns status "processing" and its
-        prediction_id for atlas_check_status."""
+        """Generate a video (billed per job; never twice). Waits with progress and returns
+        video_url; one still running at the wait limit returns its prediction_id for
+        atlas_check_status."""
         app = state(ctx)
-        body: dict[str, Any] = dict(params or {})
-        if "model" in body:
-            raise ToolError("Pass the model as the `model` argument, not inside `params`.")
-        frames = {n: v for n, v in (("image", image), ("end_image", end_image)) if v is not None}
-        local = local_frames(frames)
         save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
-        for name, value in (
-            ("prompt", prompt),
-            ("duration", duration),
-            ("resolution", resolution),
-        ):
-            if value is not None:
-                body[name] = value
+        args = GenerateArgs(model, prompt, image, end_image, duration, resolution, params)
         try:
-            info = await app.client.get_model(model)
+            plan = await app.submitter.plan(args)
+        except Refused as exc:
+            raise ToolError(exc.message) from None
         except AtlasError as exc:
             raise fail(app, exc) from None
-        if info is None:
-            raise ToolError(
-                f"Unknown model {model!r}. Call atlas_list_models to see the video models."
-            )
-        if info.type != "video":
-            raise ToolError(f"{model} is a {info.type} model, not a video model.")
-        cost = _estimate_cost(info, body)
         if dry_run:
-            for name, frame in (("image", image), ("end_image", end_image)):
-                if frame is not None:
-                    body[name] = frame
-            result = JobResult(
-                prediction_id=None,
+            return tool_result(dry_run_result(plan))
+        check_cost(approval)
+        local = local_frames({n: plan.body[n] for n in FRAME_NAMES if n in plan.body})
+        opened = await open_sources(ctx, app.settings, app.roots, local)
+        async with AsyncExitStack() as stack:
+            try:
+                job = await start_job(
+                    stack,
+                    ctx,
+                    plan,
+                    sources=dict(zip(local, opened, strict=True)),
+                    upload=lambda source: _upload_url(app, source),
+                    allow_duplicate=allow_duplicate,
+                )
+            except AtlasError as exc:
+                sent = "The job was not created; nothing was billed. "
+                raise fail(app, exc, sent=sent) from None
+            if not wait or job.prediction.state != "processing":
+                return await _finish(app, submitted_result(job, model), save)
+            return await _wait(
+                app,
+                ctx,
+                job.prediction,
                 model=model,
-                status="dry_run",
-                estimated_cost_usd=cost,
-                request={"model": model, **body},
+                started_at=job.started_at,
+                max_wait_seconds=max_wait_seconds,
+                save=save,
+                notes=job.notes,
+                cost=job.estimated_cost_usd,
             )
-            return tool_result(result)
-        try:
-            app.settings.require_api_key()
-        except AtlasError as exc:
-            raise fail(app, exc) from None
-        body.update(frames)
-        sources = await open_sources(ctx, app.settings, app.roots, local)
-        try:
-            for name, source in zip(local, sources, strict=True):
-                body[name] = (await upload_file(app.client, source, app.uploads))[0].url
-        except AtlasError as exc:
-            raise fail(app, exc) from None
-        finally:
-            for source in sources:
-                source.close()
-        started_at = time.monotonic()
-        try:
-            prediction = await app.client.generate("video", model, body)
-        except AtlasError as exc:
-            raise fail(app, exc, sent="The job was not created; nothing was billed. ") from None
-        if not wait:
-            result = job_result(prediction, model=model, elapsed=0.0)
-            result.estimated_cost_usd = cost
-            return await _finish(app, result, save)
-        return await _wait(
-            app,
-            ctx,
-            prediction,
-            model=model,
-            started_at=started_at,
-            max_wait_seconds=max_wait_seconds,
-            save=save,
-        )
+
+    async def _upload_url(app: AppState, source: UploadSource) -> str:
+        return (await upload_file(app.client, source, app.uploads))[0].url
 
     @mcp.tool(
         title="Check an Atlas job",
@@ -472,7 +541,12 @@ def build_server(
             prediction = await app.client.get_prediction(prediction_id)
         except AtlasError as exc:
             raise fail(app, exc) from None
+        notes: list[str] = []
+        prediction, record = await record_check(
+            app.book, prediction, api_root=app.settings.base_url, notes=notes
+        )
         model = prediction.model or "unknown"
+        cost = record.estimated_cost_usd if record is not None else None
         if wait and prediction.state == "processing":
             return await _wait(
                 app,
@@ -482,10 +556,14 @@ def build_server(
                 started_at=None,
                 max_wait_seconds=max_wait_seconds,
                 save=save,
+                notes=notes,
+                cost=cost,
             )
-        elapsed = prediction.predict_time or elapsed_since(prediction.created_at)
-        return await _finish(app, job_result(prediction, model=model, elapsed=elapsed), save)
+        result = job_result(prediction, model=model, elapsed=checked_elapsed(prediction))
+        result.notes, result.estimated_cost_usd = notes, cost
+        return await _finish(app, result, save)
 
+    register_job_tools(mcp)
     return mcp
 
 
@@ -496,16 +574,3 @@ def _matches(model: ModelInfo, kind: str, query: str | None) -> bool:
         return True
     haystack = " ".join((model.id, model.name, " ".join(model.tags))).lower()
     return all(word in haystack for word in query.lower().split())
-
-
-def _estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
-    """The catalog price for this request, when the catalog states one."""
-    if model.price is None:
-        return None
-    unit = (model.price_unit or "").lower()
-    if unit.startswith("second"):
-        duration = body.get("duration")
-        if isinstance(duration, int | float) and math.isfinite(duration):
-            return round(model.price * duration, 4)
-        return None
-    return model.price

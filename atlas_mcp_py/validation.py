@@ -1,0 +1,387 @@
+"""Arguments checked against a model's input schema before anything is billed.
+
+Atlas publishes each model's input as a JSON Schema (`components.schemas.Input`). This
+module checks a request body against it the way a careful API would: unknown names,
+missing required parameters, types, enums, ranges, lengths, array items, `anyOf` /
+`oneOf` / `allOf`. It reports every problem at once, each naming the parameter, and
+lists the accepted ones, so the caller can fix everything in one go.
+
+Two kindnesses, both visible in the returned body (and so in `dry_run`):
+- values that are plainly meant as the schema's type are converted: `6` for a string
+  enum of `"6"`, `"10"` for an integer, `6.0` for an integer;
+- a required parameter the caller left out is filled with the schema's default.
+`defaults` also lists every other default, so that two requests that mean the same
+job compare equal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = ["ArgumentError", "Validated", "accepted_names", "check_value", "validate_arguments"]
+
+JsonObject = dict[str, Any]
+
+_TYPE_NAMES: Final[dict[str, str]] = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+MAX_LISTED = 40
+_BOUNDS: Final = (
+    ("minimum", "at least"),
+    ("maximum", "at most"),
+    ("exclusiveMinimum", "greater than"),
+    ("exclusiveMaximum", "less than"),
+)
+
+
+class ArgumentError(ValueError):
+    """Arguments the model's schema rejects; `problems` has one line per parameter."""
+
+    def __init__(self, model: str, problems: list[str], accepted: list[str]) -> None:
+        self.model = model
+        self.problems = problems
+        self.accepted = accepted
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        listed = ", ".join(self.accepted[:MAX_LISTED])
+        if len(self.accepted) > MAX_LISTED:
+            listed += ", …"
+        head = "; ".join(self.problems)
+        return (
+            f"{self.model} does not accept these arguments: {head}. Accepted parameters: "
+            f"{listed}. Nothing was sent."
+        )
+
+
+@dataclass
+class Validated:
+    """A body that passed: converted values and filled required defaults included."""
+
+    body: JsonObject
+    defaults: JsonObject = field(default_factory=dict)
+    """Every default of a parameter the body does not set (for comparing requests)."""
+    filled: list[str] = field(default_factory=list)
+    """Required parameters filled with their default."""
+    converted: list[str] = field(default_factory=list)
+
+
+def accepted_names(schema: Mapping[str, Any], skip: Iterable[str] = ()) -> list[str]:
+    """The parameter names of a schema, in its published order, required ones first."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return []
+    order = schema.get("x-order-properties")
+    names = [n for n in order if n in properties] if isinstance(order, list) else []
+    names += [n for n in properties if n not in names]
+    skipped = set(skip)
+    required = _required(schema)
+    names = [n for n in names if n not in skipped]
+    return [n for n in names if n in required] + [n for n in names if n not in required]
+
+
+def _required(schema: Mapping[str, Any]) -> set[str]:
+    required = schema.get("required")
+    return {str(n) for n in required} if isinstance(required, list) else set()
+
+
+def _open_to_extras(schema: Mapping[str, Any]) -> bool:
+    """Does the schema explicitly allow names it does not list?"""
+    extra = schema.get("additionalProperties")
+    return extra is True or isinstance(extra, dict)
+
+
+def validate_arguments(
+    schema: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    model: str = "this model",
+    skip: Iterable[str] = ("model",),
+) -> Validated:
+    """Check `body` against the input `schema`; raise `ArgumentError` listing every problem.
+
+    Names in `skip` (the `model` the server adds itself) are neither required nor checked.
+    A schema without `properties` cannot judge names: only `required` is checked then.
+    """
+    skipped = set(skip)
+    raw_props = schema.get("properties")
+    properties: Mapping[str, Any] = raw_props if isinstance(raw_props, Mapping) else {}
+    accepted = accepted_names(schema, skipped)
+    problems: list[str] = []
+    reported: set[str] = set()
+    result = Validated(body={})
+    for name, value in body.items():
+        if name in skipped:
+            result.body[name] = value
+            continue
+        prop = properties.get(name)
+        if not isinstance(prop, Mapping):
+            if properties and not _open_to_extras(schema):
+                problems.append(f"unknown parameter '{name}'{_suggest(name, accepted)}")
+            else:
+                result.body[name] = value
+            continue
+        if value is None and not _accepts_null(prop):
+            continue  # an unset optional argument: leave it out
+        converted = _convert(prop, value)
+        problem = check_value(prop, converted)
+        if problem is not None:
+            problems.append(f"'{name}' {problem}")
+            reported.add(name)
+        else:
+            if converted is not value:
+                result.converted.append(name)
+            result.body[name] = converted
+    required = _required(schema) - skipped
+    for name in [n for n in accepted if n in required] + sorted(required - set(accepted)):
+        if result.body.get(name) is not None or name in reported:
+            continue  # present, or already reported as invalid
+        prop = properties.get(name)
+        if isinstance(prop, Mapping) and "default" in prop and prop["default"] is not None:
+            result.body[name] = prop["default"]
+            result.filled.append(name)
+        else:
+            described = _describe_prop(prop) if isinstance(prop, Mapping) else ""
+            problems.append(f"missing required parameter '{name}'{described}")
+    if problems:
+        raise ArgumentError(model, problems, accepted)
+    for name, prop in properties.items():
+        missing = name not in result.body and name not in skipped
+        if missing and isinstance(prop, Mapping) and "default" in prop:
+            result.defaults[name] = prop["default"]
+    return result
+
+
+def _suggest(name: str, accepted: list[str]) -> str:
+    lowered = name.lower().replace("-", "_")
+    for candidate in accepted:
+        if candidate.lower() == lowered or candidate.replace("_", "") == lowered.replace("_", ""):
+            return f" (did you mean '{candidate}'?)"
+    return ""
+
+
+def _describe_prop(prop: Mapping[str, Any]) -> str:
+    description = prop.get("description")
+    if isinstance(description, str) and description.strip():
+        text = " ".join(description.split())
+        return f" ({text[:80]})"
+    return ""
+
+
+# -- single values ------------------------------------------------------------------
+
+
+def check_value(schema: Mapping[str, Any], value: object) -> str | None:
+    """What is wrong with `value` under `schema` ("must be ..."), or None if it is valid."""
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            failures = [check_value(o, value) for o in options if isinstance(o, Mapping)]
+            if failures and all(f is not None for f in failures):
+                unique = list(dict.fromkeys(f for f in failures if f is not None))
+                return "; or ".join(unique)
+    for option in schema.get("allOf") or []:
+        if isinstance(option, Mapping):
+            problem = check_value(option, value)
+            if problem is not None:
+                return problem
+    types = _types(schema)
+    if types and not any(_has_type(value, t) for t in types):
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        return f"must be {wanted}, got {_show(value)}"
+    if "const" in schema and not _same(value, schema["const"]):
+        return f"must be {_show(schema['const'])}, got {_show(value)}"
+    enum = schema.get("enum")
+    if isinstance(enum, list) and not any(_same(value, option) for option in enum):
+        allowed = ", ".join(_show(v) for v in enum)
+        return f"must be one of {allowed}, got {_show(value)}"
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return _check_range(schema, float(value))
+    if isinstance(value, str):
+        return _check_string(schema, value)
+    if isinstance(value, list):
+        return _check_items(schema, value)
+    return None
+
+
+def _types(schema: Mapping[str, Any]) -> list[str]:
+    raw = schema.get("type")
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list):
+        return [str(t) for t in raw]
+    return []
+
+
+def _accepts_null(schema: Mapping[str, Any]) -> bool:
+    return check_value(schema, None) is None and bool(
+        _types(schema) or schema.get("anyOf") or schema.get("oneOf") or "enum" in schema
+    )
+
+
+def _check_range(schema: Mapping[str, Any], number: float) -> str | None:
+    if not math.isfinite(number):
+        return f"must be a finite number, got {number}"
+    for key, words in _BOUNDS:
+        bound = schema.get(key)
+        if not isinstance(bound, int | float) or isinstance(bound, bool):
+            continue
+        limit = float(bound)
+        broken = {
+            "minimum": number < limit,
+            "maximum": number > limit,
+            "exclusiveMinimum": number <= limit,
+            "exclusiveMaximum": number >= limit,
+        }[key]
+        if broken:
+            return f"must be {words} {limit:g}, got {number:g}"
+    step = schema.get("multipleOf")
+    if isinstance(step, int | float) and step > 0:
+        ratio = number / step
+        if abs(ratio - round(ratio)) > 1e-9:
+            return f"must be a multiple of {step:g}, got {number:g}"
+    return None
+
+
+def _check_string(schema: Mapping[str, Any], text: str) -> str | None:
+    longest = schema.get("maxLength")
+    if isinstance(longest, int) and len(text) > longest:
+        return f"must be at most {longest} characters, got {len(text)}"
+    shortest = schema.get("minLength")
+    if isinstance(shortest, int) and len(text) < shortest:
+        return f"must be at least {shortest} characters, got {len(text)}"
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            if re.search(pattern, text) is None:
+                return f"must match the pattern {pattern}, got {_show(text)}"
+        except re.error:
+            return None  # a pattern Python cannot read: do not judge by it
+    return None
+
+
+def _check_items(schema: Mapping[str, Any], items: list[object]) -> str | None:
+    most = schema.get("maxItems")
+    if isinstance(most, int) and len(items) > most:
+        return f"must have at most {most} items, got {len(items)}"
+    least = schema.get("minItems")
+    if isinstance(least, int) and len(items) < least:
+        return f"must have at least {least} items, got {len(items)}"
+    item_schema = schema.get("items")
+    if isinstance(item_schema, Mapping):
+        for index, item in enumerate(items):
+            problem = check_value(item_schema, item)
+            if problem is not None:
+                return f"item {index} {problem}"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _has_type(value: object, type_name: str) -> bool:
+    match type_name:
+        case "string":
+            return isinstance(value, str)
+        case "integer":
+            return isinstance(value, int) and not isinstance(value, bool)
+        case "number":
+            return _is_number(value)
+        case "boolean":
+            return isinstance(value, bool)
+        case "array":
+            return isinstance(value, list)
+        case "object":
+            return isinstance(value, dict)
+        case "null":
+            return value is None
+        case _:
+            return True
+
+
+def _same(value: object, option: object) -> bool:
+    """JSON equality: `True` is not `1`, but `6` is `6.0`."""
+    if _is_number(value) and _is_number(option):
+        return value == option
+    return type(value) is type(option) and value == option
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- conversions ---------------------------------------------------------------------
+
+
+def _convert(schema: Mapping[str, Any], value: Any) -> Any:
+    """`value` converted to the schema's type when it is plainly meant as it, else as is."""
+    if check_value(schema, value) is None:
+        return value
+    for candidate in _candidates(schema, value):
+        if check_value(schema, candidate) is None:
+            return candidate
+    return value
+
+
+def _candidates(schema: Mapping[str, Any], value: Any) -> list[Any]:
+    wanted = set(_types(schema))
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key) or []:
+            if isinstance(option, Mapping):
+                wanted.update(_types(option))
+    enum = schema.get("enum")
+    if isinstance(enum, list):
+        wanted.update(_json_type(v) for v in enum)
+    out: list[Any] = []
+    if _is_number(value):
+        if "string" in wanted:
+            out.append(_number_text(value))
+        if "integer" in wanted and isinstance(value, float) and value.is_integer():
+            out.append(int(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        if "integer" in wanted and re.fullmatch(r"[+-]?\d+", text):
+            out.append(int(text))
+        if "number" in wanted:
+            try:
+                number = float(text)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    out.append(int(number) if number.is_integer() else number)
+        if "boolean" in wanted and text.lower() in ("true", "false"):
+            out.append(text.lower() == "true")
+    return out
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "null" if value is None else "object"
