@@ -4,12 +4,13 @@
     *    /mcp       the SDK's streamable HTTP app in SSE mode (progress, cancel on disconnect,
                     a keep-alive ping every 15 s on quiet streams, both protocol eras)
 
-Every other request passes `BearerGate` first: with a token configured, a request without
-`Authorization: Bearer <token>` (compared in constant time) gets 401 before the SDK sees
-it. The inbound header stays here: `AtlasClient` builds its own headers with the Atlas key.
-Binding a non-loopback host without a token is refused (`check_exposure`). Host and Origin
-headers are checked by the SDK's `TransportSecuritySettings`, set explicitly whatever the
-bind address: a bad Host gets 421, a foreign Origin 403.
+Every other request passes `BearerGate` (http_middleware.py) first: with a token configured,
+a request without `Authorization: Bearer <token>` (compared in constant time) gets 401
+before the SDK sees it. The inbound header stays there: `AtlasClient` builds its own
+headers with the Atlas key. Binding a non-loopback host without a token is refused
+(`check_exposure`). Host and Origin headers are checked by the SDK's
+`TransportSecuritySettings`, set explicitly whatever the bind address: a bad Host gets 421,
+a foreign Origin 403.
 
 Shutdown (SIGTERM, SIGINT): `GracefulServer` stops accepting connections, sets the server's
 stop event so every in-flight wait returns its hand-off result (status "processing" and the
@@ -19,9 +20,8 @@ left (idle SSE GET streams) and exits normally.
 
 from __future__ import annotations
 
-import hmac
+import errno
 import ipaddress
-import json
 import logging
 import signal
 import socket
@@ -33,10 +33,10 @@ from typing import Final
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
+from atlas_mcp_py.http_middleware import HEALTH_PATH, BearerGate, CancelOnDisconnect
 from atlas_mcp_py.server import AtlasMCPServer, build_server
 
 __all__ = [
@@ -44,8 +44,6 @@ __all__ = [
     "DEFAULT_HTTP_PORT",
     "HEALTH_PATH",
     "MCP_PATH",
-    "BearerGate",
-    "CancelOnDisconnect",
     "GracefulServer",
     "HttpOptions",
     "bind_socket",
@@ -62,7 +60,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_HTTP_HOST: Final = "127.0.0.1"
 DEFAULT_HTTP_PORT: Final = 8765
 MCP_PATH: Final = "/mcp"
-HEALTH_PATH: Final = "/healthz"
 SHUTDOWN_GRACE_SECONDS: Final = 10.0
 """How long shutdown waits for in-flight MCP requests after telling waits to hand off."""
 STREAM_CLOSE_SECONDS: Final = 1
@@ -155,184 +152,6 @@ def security_settings(
     )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-async def _send_json(
-    send: Send, status: int, body: dict[str, str], headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"cache-control", b"no-store"),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
-class BearerGate:
-    """ASGI middleware: `/healthz` answers itself; everything else needs the bearer token.
-
-    It also counts in-flight requests other than GET (a GET is the long-lived 2025-era
-    notification stream), so shutdown can wait for the tool calls' answers to go out.
-    """
-
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app = app
-        self._token = token.encode() if token else None
-        self.in_flight = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan: the SDK's session manager and our AppState
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] == HEALTH_PATH:
-            if scope["method"] in ("GET", "HEAD"):
-                await _send_json(send, 200, {"status": "ok"})
-            else:
-                await _send_json(send, 405, {"error": "method not allowed"}, [(b"allow", b"GET")])
-            return
-        if self._token is not None and not self._authorized(scope):
-            await self._refuse(scope, send)
-            return
-        counted = scope["method"] != "GET"
-        self.in_flight += counted
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= counted
-
-    def _authorized(self, scope: Scope) -> bool:
-        assert self._token is not None
-        scheme, _, credentials = (_header(scope, b"authorization") or "").partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(credentials.strip().encode(), self._token)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        client = scope.get("client") or ("?", 0)
-        if _header(scope, b"authorization") is None:
-            description = "Missing bearer token: send 'Authorization: Bearer <token>'."
-            challenge = b'Bearer realm="atlas-mcp"'
-        else:
-            description = "Invalid bearer token."
-            challenge = b'Bearer realm="atlas-mcp", error="invalid_token"'
-        logger.warning(
-            "refused %s %s from %s: %s", scope["method"], scope["path"], client[0], description
-        )
-        await _send_json(
-            send,
-            401,
-            {"error": "invalid_token", "error_description": description},
-            [(b"www-authenticate", challenge)],
-        )
-
-
-class CancelOnDisconnect:
-    """ASGI middleware: a 2025-era client that drops a POST mid-answer cancels that request.
-
-    On the 2026-07-28 wire the SDK cancels a handler whose response stream closes; on the
-    2025 session wire the handler runs on in the session until its wait ends. This closes
-    the gap with the protocol's own message: when a POST carrying a request returns before
-    its response was complete, it sends `notifications/cancelled` for that request id into
-    the same session, as a client that cancels properly would.
-    """
-
-    MAX_BODY_KEPT: Final = 64 * 1024
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        session = _header(scope, b"mcp-session-id")
-        if session is None:
-            await self.app(scope, receive, send)
-            return
-        body = bytearray()
-        complete = False
-
-        async def keep_body() -> Message:
-            message = await receive()
-            if message["type"] == "http.request" and len(body) <= self.MAX_BODY_KEPT:
-                body.extend(message.get("body", b""))
-            return message
-
-        async def watch_end(message: Message) -> None:
-            nonlocal complete
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                complete = True
-            await send(message)
-
-        await self.app(scope, keep_body, watch_end)
-        if not complete:  # the client went away before the answer: nobody will read it
-            for request_id in _request_ids(bytes(body)):
-                await self._cancel(scope, request_id)
-
-    async def _cancel(self, scope: Scope, request_id: str | int) -> None:
-        logger.info("client dropped request %r mid-answer; cancelling it", request_id)
-        payload = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "method": "notifications/cancelled",
-                "params": {"requestId": request_id, "reason": "client disconnected"},
-            }
-        ).encode()
-        headers = [
-            (k, v)
-            for k, v in scope["headers"]
-            if k.lower() not in (b"content-length", b"content-type")
-        ]
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(payload)),
-        ]
-        sent = False
-
-        async def receive() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-
-        async def discard(message: Message) -> None:
-            return None
-
-        with anyio.move_on_after(5):
-            await self.app({**scope, "headers": headers}, receive, discard)
-
-
-def _request_ids(body: bytes) -> list[str | int]:
-    """The ids of the JSON-RPC requests in a POST body (none for notifications, responses)."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return []
-    messages = parsed if isinstance(parsed, list) else [parsed]
-    return [
-        m["id"]
-        for m in messages
-        if isinstance(m, dict)
-        and isinstance(m.get("method"), str)
-        and isinstance(m.get("id"), str | int)
-        and not isinstance(m.get("id"), bool)
-    ]
-
-
 def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> BearerGate:
     """The whole ASGI app: gate, health check, and the SDK's streamable HTTP app at /mcp."""
     token = settings.http_token.get_secret_value() if settings.http_token else None
@@ -377,8 +196,10 @@ class GracefulServer(uvicorn.Server):
             self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        busy = self._gate.in_flight
-        logger.info("shutting down; handing back %d in-flight request(s)", busy)
+        logger.info(
+            "shutting down: ending waits with their hand-off; %d request(s) in flight",
+            self._gate.in_flight,
+        )
         for listener in getattr(self, "servers", []):
             listener.close()
         self._mcp.begin_shutdown()
@@ -414,7 +235,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        hint = " Pick another --port." if exc.errno in (98, 48, 10048) else ""
+        hint = " Pick another --port." if exc.errno == errno.EADDRINUSE else ""
         raise ConfigError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.{hint}") from None
     return sock
 
@@ -450,7 +271,7 @@ def serve_http(settings: Settings, options: HttpOptions) -> int:
         shown,
         sock.getsockname()[1],
         MCP_PATH,
-        "required" if settings.http_token else "not required: loopback only",
+        "required" if settings.http_token else "not set: loopback clients only",
         HEALTH_PATH,
     )
     try:

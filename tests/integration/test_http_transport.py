@@ -4,6 +4,7 @@ the SDK's HTTP client in both protocol eras and by raw requests, against the sim
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -316,9 +317,10 @@ async def test_a_2026_client_that_drops_the_stream_mid_wait_stops_the_polling(
 
 
 async def test_a_2025_client_that_drops_the_connection_mid_wait_stops_the_polling(
-    slow_sim: SimulatorServer,
+    slow_sim: SimulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No notifications/cancelled, no DELETE: the POST's stream just goes away."""
+    caplog.set_level(logging.INFO, logger="atlas_mcp_py.http_middleware")
     with http_server(make_settings(slow_sim)) as running:
         async with httpx2.AsyncClient(headers=raw_headers()) as http:
             opened = await http.post(running.url, json=initialize_body())
@@ -349,21 +351,27 @@ async def test_a_2025_client_that_drops_the_connection_mid_wait_stops_the_pollin
                             break  # leave mid-stream: the connection is closed
             (job,) = slow_sim.state.jobs()
             await _polls_stop(slow_sim, job.id)
+    assert [r for r in caplog.records if "dropped request 7 mid-answer" in r.getMessage()]
 
 
-async def test_a_finished_call_is_not_cancelled_afterwards(sim: SimulatorServer) -> None:
-    """The disconnect watcher leaves complete answers alone (no stray cancel)."""
+async def test_answers_that_arrive_whole_trigger_no_cancellation(
+    sim: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disconnect watcher acts only on streams cut short, never on complete answers."""
+    caplog.set_level(logging.INFO, logger="atlas_mcp_py.http_middleware")
     with http_server(make_settings(sim)) as running:
         async with mcp_client(running.url, "legacy") as client:
             with anyio.fail_after(20):
                 first = await client.call_tool("atlas_generate_video", {"prompt": "one"})
+                assert first.structured_content is not None
                 again = await client.call_tool(
                     "atlas_check_status",
-                    {"prediction_id": first.structured_content["prediction_id"]},  # type: ignore[index]
+                    {"prediction_id": first.structured_content["prediction_id"]},
                 )
     assert not first.is_error and not again.is_error
     assert again.structured_content is not None
     assert again.structured_content["status"] == "completed"
+    assert not [r for r in caplog.records if "mid-answer" in r.getMessage()]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -13,9 +13,9 @@ import pytest
 from atlas_mcp_py.cli import _http_overrides
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
+from atlas_mcp_py.http_middleware import _request_ids
 from atlas_mcp_py.http_transport import (
     HttpOptions,
-    _request_ids,
     check_exposure,
     is_loopback,
     security_settings,
