@@ -181,7 +181,10 @@ def register_job_tools(mcp: MCPServer[Any]) -> None:
         records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
         if records is None:
             raise ToolError(f"The job ledger at {book.path} could not be read; see the logs.")
-        jobs = [summarise_job(r).model_dump(mode="json", exclude_none=True) for r in records]
+        jobs = [
+            {"prediction_id": r.prediction_id, **summarise_job(r).model_dump(exclude_none=True)}
+            for r in records
+        ]
         return JobList(jobs=jobs, ledger=str(book.path))
 
     @mcp.resource(
@@ -215,14 +218,17 @@ def dry_run_result(plan: Plan) -> JobResult:
     )
 
 
-def queue_reporter(ctx: Context[Any, Any], started_at: float) -> QueueFn:
+def queue_reporter(
+    ctx: Context[Any, Any], started_at: float, running: Callable[[], int]
+) -> QueueFn:
     """Progress "queued locally, 2 ahead" while a generate call waits for a slot."""
 
     async def report(ahead: int) -> None:
         elapsed = max(0.0, time.monotonic() - started_at)
-        await ctx.report_progress(
-            round(elapsed, 1), None, f"queued locally, {ahead} ahead · {int(elapsed)} s"
+        message = (
+            f"queued locally, {ahead} ahead ({running()} generations running) · {int(elapsed)} s"
         )
+        await ctx.report_progress(round(elapsed, 1), None, message)
 
     return report
 
@@ -244,13 +250,14 @@ async def start_job(
         digests = {
             name: await anyio.to_thread.run_sync(source.sha256) for name, source in sources.items()
         }
+        submitter = _app(ctx).submitter
         return await stack.enter_async_context(
-            _app(ctx).submitter.submit(
+            submitter.submit(
                 plan,
                 upload=lambda name: upload(sources[name]),
                 digests=digests,
                 allow_duplicate=allow_duplicate,
-                on_queue=queue_reporter(ctx, time.monotonic()),
+                on_queue=queue_reporter(ctx, time.monotonic(), lambda: submitter.limit.in_flight),
             )
         )
     except (Refused, OutcomeUnknown) as exc:

@@ -89,15 +89,20 @@ class InFlightLimit:
         me = _Waiter(anyio.Event())
         self._queue.append(me)
         self._notify()
+        told: int | None = None
         try:
             while not me.granted.is_set():
-                if on_wait is not None:  # on every change, and at least every heartbeat
-                    await on_wait(self._queue.index(me))
+                ahead = self._queue.index(me)
+                if on_wait is not None and ahead != told:  # a new place, or a heartbeat
+                    told = ahead
+                    await on_wait(ahead)
                     if me.granted.is_set():
                         break
                 changed = self._changed  # no await since the check: no change is missed
-                with anyio.move_on_after(self.heartbeat):
+                with anyio.move_on_after(self.heartbeat) as beat:
                     await changed.wait()
+                if beat.cancelled_caught:
+                    told = None
         except BaseException:
             if me.granted.is_set():
                 release()  # granted while being cancelled: pass it on

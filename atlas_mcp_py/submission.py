@@ -264,7 +264,7 @@ class Submitter:
         book: JobBook,
         *,
         limit: InFlightLimit | None = None,
-        history_delays: tuple[float, ...] = (0.0, 1.5),
+        history_delays: tuple[float, ...] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -274,8 +274,9 @@ class Submitter:
         self.limit = limit or InFlightLimit(
             settings.max_in_flight, heartbeat=settings.heartbeat_seconds
         )
-        self.history_delays = history_delays
-        """Pause before each history search for a job whose id was lost (Atlas may lag)."""
+        self.history_delays = history_delays or (0.0, settings.poll_max_seconds)
+        """Pause before each history search for a job whose id was lost (Atlas may lag):
+        at once, then one poll interval later."""
         self._clock = clock
         self._wall = wall
         self._locks = _Locks()

@@ -61,8 +61,8 @@ class ArgumentError(ValueError):
             listed += ", …"
         head = "; ".join(self.problems)
         return (
-            f"{self.model} does not accept these arguments: {head}. Accepted parameters: "
-            f"{listed}. Nothing was sent."
+            f"Invalid arguments for {self.model}: {head}. Accepted parameters: {listed}. "
+            "Nothing was sent."
         )
 
 
@@ -197,16 +197,16 @@ def check_value(schema: Mapping[str, Any], value: object) -> str | None:
             problem = check_value(option, value)
             if problem is not None:
                 return problem
+    enum = schema.get("enum")  # checked first: the allowed values say more than a type
+    if isinstance(enum, list) and not any(_same(value, option) for option in enum):
+        allowed = ", ".join(_show(v) for v in enum)
+        return f"must be one of {allowed}, got {_show(value)}"
     types = _types(schema)
     if types and not any(_has_type(value, t) for t in types):
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
         return f"must be {wanted}, got {_show(value)}"
     if "const" in schema and not _same(value, schema["const"]):
         return f"must be {_show(schema['const'])}, got {_show(value)}"
-    enum = schema.get("enum")
-    if isinstance(enum, list) and not any(_same(value, option) for option in enum):
-        allowed = ", ".join(_show(v) for v in enum)
-        return f"must be one of {allowed}, got {_show(value)}"
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -341,16 +341,18 @@ def _convert(schema: Mapping[str, Any], value: Any) -> Any:
 
 def _candidates(schema: Mapping[str, Any], value: Any) -> list[Any]:
     wanted = set(_types(schema))
-    for key in ("anyOf", "oneOf"):
-        for option in schema.get(key) or []:
-            if isinstance(option, Mapping):
-                wanted.update(_types(option))
-    enum = schema.get("enum")
-    if isinstance(enum, list):
-        wanted.update(_json_type(v) for v in enum)
+    branches = [schema, *(o for k in ("anyOf", "oneOf") for o in schema.get(k) or [])]
+    string_enum = False
+    for option in branches:
+        if isinstance(option, Mapping):
+            wanted.update(_types(option))
+            enum = option.get("enum")
+            if isinstance(enum, list):
+                wanted.update(_json_type(v) for v in enum)
+                string_enum |= any(isinstance(v, str) for v in enum)
     out: list[Any] = []
     if _is_number(value):
-        if "string" in wanted:
+        if string_enum:  # 5 for "5" of an enum; a free text field gets no digits unasked
             out.append(_number_text(value))
         if "integer" in wanted and isinstance(value, float) and value.is_integer():
             out.append(int(value))

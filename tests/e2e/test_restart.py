@@ -1,0 +1,106 @@
+"""A server killed while it waits on a paid job loses nothing: the next server, on the same
+ledger, lists the job as still running and `atlas_check_status` finishes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult
+
+from atlas_mcp_py.jobs import JobRecord, Ledger
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with SimulatorServer(SimulatorState(job_seconds=1.0)) as server:
+        yield server
+
+
+def server_params(sim: SimulatorServer, root: Path, state: Path) -> StdioServerParameters:
+    env = {
+        "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
+        "ATLASCLOUD_BASE_URL": sim.base_url,
+        "ATLAS_MCP_ROOTS": str(root),
+        "ATLAS_MCP_STATE_DIR": str(state),
+        "ATLAS_MCP_POLL_MIN": "0.1",
+        "ATLAS_MCP_POLL_MAX": "0.2",
+        "ATLAS_MCP_HEARTBEAT": "0.3",
+    }
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "atlas_mcp_py"], env=env, cwd=str(root)
+    )
+
+
+def recorded(state: Path) -> list[JobRecord]:
+    path = Ledger.default_path(state)
+    if not path.exists():
+        return []
+    with Ledger.open(path) as ledger:
+        return ledger.recent(10)
+
+
+def structured(result: CallToolResult) -> dict[str, Any]:
+    data: dict[str, Any] | None = result.structured_content
+    assert data is not None, result.content
+    return data
+
+
+async def test_a_job_survives_its_server_being_killed_mid_wait(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    root, state = tmp_path / "project", tmp_path / "state"
+    root.mkdir()
+    params = server_params(sim, root, state)
+    polled = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message and "processing" in message:
+            polled.set()  # the server is inside its wait
+
+    with anyio.fail_after(30):
+        # 1. A server starts a long job and waits on it; it is killed mid-wait.
+        async with Client(params) as first, anyio.create_task_group() as tg:
+
+            async def generate() -> None:
+                with pytest.raises(MCPError, match="Connection closed"):
+                    await first.call_tool(
+                        "atlas_generate_video",
+                        {"prompt": "a long shot [sim:never]"},
+                        progress_callback=on_progress,
+                    )
+
+            tg.start_soon(generate)
+            await polled.wait()
+            (row,) = await anyio.to_thread.run_sync(recorded, state)
+            assert row.state == "processing" and row.pid is not None
+            os.kill(row.pid, signal.SIGKILL)
+        (job_id,) = sim.state.predictions
+        assert sim.state.count("generate") == 1
+
+        # 2. A new server on the same ledger lists the job as still running ...
+        async with Client(params) as second:
+            listed = await second.call_tool("atlas_list_jobs", {"status": "processing"})
+            (job,) = structured(listed)["jobs"]
+            assert job["prediction_id"] == job_id
+            assert job["prompt"] == "a long shot [sim:never]"
+            # ... and finishes it.
+            sim.state.complete(job_id)
+            done = await second.call_tool("atlas_check_status", {"prediction_id": job_id})
+    assert structured(done)["status"] == "completed"
+    assert structured(done)["video_url"]
+    assert structured(done)["estimated_cost_usd"] == pytest.approx(0.1)
+    assert sim.state.count("generate") == 1  # nothing was ever sent twice
+    (row,) = await anyio.to_thread.run_sync(recorded, state)
+    assert row.state == "completed" and row.outputs == structured(done)["outputs"]
