@@ -348,12 +348,16 @@ async def upload_file(
     The sha256 is taken before sending (one extra read of the file, ~2 GB/s) because
     that is the only way to skip the request; the bytes actually streamed are hashed
     again on the way, and the URL is remembered only when both digests agree (the file
-    did not change during the upload).
+    did not change during the upload). With reuse off (`ttl_seconds` 0) nothing is hashed
+    before sending.
     """
-    digest = await anyio.to_thread.run_sync(source.sha256)
-    cached = cache.get(digest)
-    if cached is not None:
-        return cached, True
+    if cache.ttl_seconds <= 0:  # reuse is off: no digest to take
+        digest = None
+    else:
+        digest = await anyio.to_thread.run_sync(source.sha256)
+        cached = cache.get(digest)
+        if cached is not None:
+            return cached, True
     upload = await client.upload(
         source.file,
         filename=source.filename,
@@ -367,6 +371,10 @@ async def upload_file(
         size_bytes=upload.size if upload.size is not None else source.size,
         content_type=upload.content_type or source.content_type,
     )
-    if source.file.streamed == source.size and source.file.streamed_digest() == digest:
+    if (
+        digest is not None
+        and source.file.streamed == source.size
+        and source.file.streamed_digest() == digest
+    ):
         cache.put(digest, result)
     return result, False
