@@ -241,6 +241,7 @@ async def start_job(
     sources: Mapping[str, UploadSource],
     upload: Callable[[UploadSource], Awaitable[str]],
     allow_duplicate: bool,
+    queue_budget: float | None = None,
 ) -> Submitted:
     """Submit the planned job (or find the identical earlier one); it keeps its in-flight
     slot until `stack` closes. `sources` are the opened local frames, closed here once
@@ -258,6 +259,7 @@ async def start_job(
                 digests=digests,
                 allow_duplicate=allow_duplicate,
                 on_queue=queue_reporter(ctx, time.monotonic(), lambda: submitter.limit.in_flight),
+                queue_budget=queue_budget,
             )
         )
     except (Refused, OutcomeUnknown) as exc:

@@ -488,6 +488,8 @@ def build_server(
         check_cost(approval)
         local = local_frames({n: plan.body[n] for n in FRAME_NAMES if n in plan.body})
         opened = await open_sources(ctx, app.settings, app.roots, local)
+        budget = wait_budget(app.settings, max_wait_seconds, _has_progress_token(ctx))
+        called = time.monotonic()  # the budget covers the local queue and the wait
         async with AsyncExitStack() as stack:
             try:
                 job = await start_job(
@@ -497,6 +499,7 @@ def build_server(
                     sources=dict(zip(local, opened, strict=True)),
                     upload=lambda source: _upload_url(app, source),
                     allow_duplicate=allow_duplicate,
+                    queue_budget=budget,
                 )
             except AtlasError as exc:
                 sent = "The job was not created; nothing was billed. "
@@ -509,7 +512,7 @@ def build_server(
                 job.prediction,
                 model=model,
                 started_at=job.started_at,
-                max_wait_seconds=max_wait_seconds,
+                max_wait_seconds=max(0.0, budget - (time.monotonic() - called)),
                 save=save,
                 notes=job.notes,
                 cost=job.estimated_cost_usd,

@@ -365,6 +365,7 @@ class Submitter:
         digests: Mapping[str, str] | None = None,
         allow_duplicate: bool = False,
         on_queue: QueueFn | None = None,
+        queue_budget: float | None = None,
     ) -> AsyncIterator[Submitted]:
         """The job for this request, new or an identical earlier one.
 
@@ -372,6 +373,8 @@ class Submitter:
         sends when a new job is submitted. A new job holds an in-flight slot until the
         `async with` block ends: wait on the job inside it. Raises `Refused`,
         `OutcomeUnknown` or `AtlasError` (refused or never sent; nothing was billed).
+        `queue_budget` bounds the wait for a slot: a call's wait budget, so a client that
+        gives up after a minute hears "not sent" rather than a timeout.
         """
         self.settings.require_api_key()
         notes = list(plan.notes)
@@ -391,7 +394,16 @@ class Submitter:
                     if on_queue is not None:
                         await on_queue(ahead)
 
-                release = await self.limit.acquire(waiting)
+                release = None
+                with anyio.move_on_after(queue_budget):
+                    release = await self.limit.acquire(waiting)
+                if release is None:
+                    raise Refused(
+                        f"Not sent: this server already runs {self.limit.in_flight} generations "
+                        f"(ATLAS_MCP_MAX_IN_FLIGHT={self.limit.limit}) and this call waited its "
+                        f"whole budget ({queue_budget:.0f} s) in the local queue. Nothing was "
+                        "sent or billed; call again shortly."
+                    )
                 try:
                     started = joined - QUEUE_PROGRESS_LEAD if queued else self._clock()
                     prediction = await self._send(plan, params_hash, upload, notes)

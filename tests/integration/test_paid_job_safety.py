@@ -538,3 +538,28 @@ async def test_a_429_slows_the_next_request_of_every_call(
     polls = [r for r in sim.state.requests if r.endpoint == "prediction"]
     assert len(polls) == 2
     assert polls[1].time - polls[0].time >= 0.55
+
+
+async def test_a_call_whose_budget_ends_in_the_local_queue_sends_nothing_and_says_so(
+    sim: SimulatorServer, workspace: Path, state_dir: Path
+) -> None:
+    settings = make_settings(sim, workspace, state_dir, max_in_flight=1)
+    results: dict[str, CallToolResult] = {}
+    async with Client(build_server(settings)) as client:
+
+        async def holder() -> None:
+            results["holder"] = await client.call_tool(
+                "atlas_generate_video", {"prompt": "[sim:never]", "max_wait_seconds": 1.5}
+            )
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(holder)
+                await eventually(lambda: sim.state.count("generate") == 1)
+                impatient = await client.call_tool(
+                    "atlas_generate_video", {"prompt": "in a hurry", "max_wait_seconds": 0.3}
+                )
+    assert impatient.is_error
+    assert "Not sent" in text_of(impatient) and "ATLAS_MCP_MAX_IN_FLIGHT=1" in text_of(impatient)
+    assert sim.state.count("generate") == 1
+    assert structured(results["holder"])["status"] == "processing"
