@@ -203,7 +203,7 @@ class Ledger:
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 logger.warning("job ledger %s: WAL mode unavailable (journal mode %s)", path, mode)
-            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA synchronous = FULL")  # a paid job survives power loss
             _migrate(connection)
         except sqlite3.Error as exc:
             if connection is not None:

@@ -563,3 +563,19 @@ async def test_a_call_whose_budget_ends_in_the_local_queue_sends_nothing_and_say
     assert "Not sent" in text_of(impatient) and "ATLAS_MCP_MAX_IN_FLIGHT=1" in text_of(impatient)
     assert sim.state.count("generate") == 1
     assert structured(results["holder"])["status"] == "processing"
+
+
+async def test_a_saved_video_has_its_local_path_in_the_ledger(
+    sim: SimulatorServer, workspace: Path, state_dir: Path
+) -> None:
+    async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
+        result = await client.call_tool(
+            "atlas_generate_video", {"prompt": "keep it", "save_to": "out/keep.mp4"}
+        )
+        listed = await client.call_tool("atlas_list_jobs", {})
+    assert not result.is_error, text_of(result)
+    saved = structured(result)["local_path"]
+    assert saved and saved.endswith("keep.mp4")
+    (row,) = ledger_rows(state_dir)
+    assert row.local_path == saved
+    assert structured(listed)["jobs"][0]["local_path"] == saved
