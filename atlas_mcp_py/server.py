@@ -523,8 +523,8 @@ def build_server(
 
     @mcp.tool(
         title="Check an Atlas job",
-        annotations=ToolAnnotations(
-            read_only_hint=True, idempotent_hint=True, open_world_hint=True
+        annotations=ToolAnnotations(  # not read-only: save_to writes a file
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
     )
     async def atlas_check_status(

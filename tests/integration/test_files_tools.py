@@ -486,3 +486,14 @@ async def test_a_destination_outside_or_hidden_is_refused_before_anything_is_sen
     result = await generate(make_settings(sim, workspace), save_to=save_to)
     assert result.is_error and says in text_of(result)
     assert sim.state.count("generate") == 0
+
+
+async def test_tools_that_can_save_a_file_do_not_claim_to_be_read_only(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    async with Client(build_server(make_settings(sim, workspace))) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    for name in ("atlas_generate_video", "atlas_check_status"):
+        annotations = tools[name].annotations
+        assert "save_to" in tools[name].input_schema["properties"]
+        assert annotations is not None and not annotations.read_only_hint  # absent = false
