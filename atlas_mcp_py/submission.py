@@ -35,6 +35,11 @@ import anyio.to_thread
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import AtlasError, NotFoundError, OutcomeUnknownError
+from atlas_mcp_py.history import (
+    HISTORY_SLACK_SECONDS,
+    find_in_history,
+    history_prediction,
+)
 from atlas_mcp_py.jobs import JobBook, JobRecord
 from atlas_mcp_py.models import HistoryItem, ModelInfo, Prediction
 from atlas_mcp_py.pacing import InFlightLimit, QueueFn
@@ -50,7 +55,6 @@ __all__ = [
     "Submitted",
     "Submitter",
     "estimate_cost",
-    "find_in_history",
     "fingerprint",
 ]
 
@@ -59,10 +63,6 @@ logger = logging.getLogger(__name__)
 FRAME_NAMES = ("image", "end_image")
 GENERATE_PATH = "/api/v1/model/generateVideo"
 DASHBOARD = "https://www.atlascloud.ai (console: history / predictions)"
-HISTORY_SLACK_SECONDS = 120.0
-"""How far before the submission a history row may be dated (clocks differ)."""
-HISTORY_PAGE_SIZE = 50
-HISTORY_PAGES = 2
 QUEUE_PROGRESS_LEAD = 0.2
 """A queued call's wait counts from slightly before it joined the queue, so the
 progress values of the wait continue above those of the queue reports."""
@@ -171,66 +171,6 @@ def _clock_time(unix: float) -> str:
 def _age(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
-
-
-def same_request(recorded: Mapping[str, Any], model: str, sent: Mapping[str, Any]) -> bool:
-    """Does a history row's request body hold every parameter that was sent?"""
-    flat = dict(recorded)
-    nested = flat.pop("input", None)
-    if isinstance(nested, dict):
-        flat = {**nested, **flat}
-    if flat.pop("model", model) != model:
-        return False
-    return all(flat.get(name) == value for name, value in sent.items())
-
-
-def history_prediction(item: HistoryItem) -> Prediction:
-    if item.result is not None:
-        return item.result
-    return Prediction(id=item.id, model=item.model, status=item.status or "processing")
-
-
-async def find_in_history(
-    client: AtlasClient,
-    *,
-    model: str,
-    body: Mapping[str, Any],
-    since: float,
-    known: Callable[[list[str]], Awaitable[set[str]]],
-) -> tuple[HistoryItem | None, list[HistoryItem]]:
-    """The history row of a request sent at about `since` (unix s), and the candidates.
-
-    Candidates are this model's jobs created since then that the ledger does not already
-    hold. A candidate matches when its request body holds every sent parameter; when
-    Atlas shows no request bodies, a single candidate matches on model and time alone.
-    """
-    candidates: list[HistoryItem] = []
-    for page in range(1, HISTORY_PAGES + 1):
-        items = await client.history(model=model, page=page, size=HISTORY_PAGE_SIZE)
-        for item in items:
-            if item.model not in (None, model):
-                continue
-            if item.created_at is not None and item.created_at < since - HISTORY_SLACK_SECONDS:
-                continue
-            candidates.append(item)
-        oldest = items[-1].created_at if items else None
-        if len(items) < HISTORY_PAGE_SIZE or (
-            oldest is not None and oldest < since - HISTORY_SLACK_SECONDS
-        ):
-            break
-    taken = await known([item.id for item in candidates])
-    candidates = [item for item in candidates if item.id not in taken]
-    matching = [
-        item
-        for item in candidates
-        if item.request_body is not None and same_request(item.request_body, model, body)
-    ]
-    if matching:
-        return min(matching, key=lambda i: abs((i.created_at or since) - since)), candidates
-    bodiless = [item for item in candidates if item.request_body is None]
-    if len(bodiless) == 1 and len(candidates) == 1:
-        return bodiless[0], candidates
-    return None, candidates
 
 
 class _Locks:

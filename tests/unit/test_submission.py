@@ -10,15 +10,9 @@ import pytest
 
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import Settings
+from atlas_mcp_py.history import find_in_history, same_request
 from atlas_mcp_py.models import ModelInfo
-from atlas_mcp_py.submission import (
-    Plan,
-    Submitter,
-    estimate_cost,
-    find_in_history,
-    fingerprint,
-    same_request,
-)
+from atlas_mcp_py.submission import Plan, Submitter, estimate_cost, fingerprint
 
 MODEL = "minimax/hailuo-02/fast"
 SENT_AT = 1_700_000_000.0
