@@ -50,6 +50,7 @@ async def _demo(job_seconds: float) -> int:
                 "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
                 "ATLASCLOUD_BASE_URL": sim.base_url,
                 "ATLAS_MCP_ROOTS": str(workdir),
+                "ATLAS_MCP_STATE_DIR": str(workdir / "state"),  # not the user's job ledger
                 "ATLAS_MCP_LOG_LEVEL": "WARNING",
                 "ATLAS_MCP_HEARTBEAT": "1",
             },
