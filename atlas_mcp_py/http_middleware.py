@@ -4,6 +4,11 @@
 constant time) and counts requests in flight for a graceful shutdown. `CancelOnDisconnect`
 turns a 2025-era POST dropped mid-answer into the protocol's own `notifications/cancelled`.
 Neither forwards anything upstream: the inbound `Authorization` header ends here.
+
+Why not the SDK's `token_verifier` + `AuthSettings`: that is OAuth resource-server mode. It
+requires an `issuer_url` and publishes `/.well-known/oauth-protected-resource` naming it,
+so OAuth-capable clients would try to sign in at an authorization server that does not
+exist. A shared static token is not OAuth; a plain `Bearer` check is the whole job.
 """
 
 from __future__ import annotations

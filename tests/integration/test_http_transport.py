@@ -300,17 +300,19 @@ async def _polls_stop(sim: SimulatorServer, prediction_id: str) -> None:
     assert sim.state.count("prediction", prediction_id) == before
 
 
-async def test_a_2026_client_that_drops_the_stream_mid_wait_stops_the_polling(
-    slow_sim: SimulatorServer,
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_cancels_mid_wait_stops_the_polling(
+    slow_sim: SimulatorServer, mode: str
 ) -> None:
+    """2026: the client closes the response stream; 2025: it sends notifications/cancelled."""
     with http_server(make_settings(slow_sim)) as running:
-        async with mcp_client(running.url, "auto") as client:
+        async with mcp_client(running.url, mode) as client:
             polling = anyio.Event()
             with anyio.fail_after(20), anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(_generate, client, slow_sim, polling)
                     await polling.wait()
-                    scope.cancel()  # on this era the client cancels by closing the stream
+                    scope.cancel()
         (job,) = slow_sim.state.jobs()
         assert slow_sim.state.count("prediction", job.id) >= 1
         await _polls_stop(slow_sim, job.id)
