@@ -54,6 +54,13 @@ def setup_logging(settings: Settings) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atlas-mcp",
@@ -62,10 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"atlas-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve MCP (stdio, or streamable HTTP)")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (what IDEs launch) or streamable HTTP at /mcp",
+    )
     http = serve.add_argument_group("http transport (flags override the environment)")
     http.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    http.add_argument("--port", type=int, help="port to listen on (default 8765)")
+    http.add_argument("--port", type=_port, help="port to listen on (default 8765)")
     http.add_argument(
         "--token",
         help="bearer token clients must send (prefer ATLAS_MCP_HTTP_TOKEN: flags show in ps)",

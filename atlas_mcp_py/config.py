@@ -169,6 +169,8 @@ class Settings(BaseModel):
                 raise ValueError(f"{item!r} is not an origin like https://app.example.com")
             if not origins and sep:
                 raise ValueError(f"{item!r}: give a Host value like mcp.example.com, no scheme")
+            if "*" in item.removesuffix(":*"):
+                raise ValueError(f"{item!r}: only a port may be a wildcard (name:*)")
             if not (rest if origins else item) or any(
                 c.isspace() or c in ",/" for c in (rest if origins else item)
             ):

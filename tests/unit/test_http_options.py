@@ -10,7 +10,7 @@ import time
 import anyio
 import pytest
 
-from atlas_mcp_py.cli import _http_overrides
+from atlas_mcp_py.cli import _http_overrides, main
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
 from atlas_mcp_py.http_middleware import _request_ids
@@ -105,6 +105,8 @@ def test_allow_lists_come_from_the_environment_comma_separated() -> None:
         ("ATLAS_MCP_ALLOWED_HOSTS", "mcp.example.com/mcp"),
         ("ATLAS_MCP_ALLOWED_ORIGINS", "app.example.com"),
         ("ATLAS_MCP_ALLOWED_ORIGINS", "ftp://app.example.com"),
+        ("ATLAS_MCP_ALLOWED_HOSTS", "*"),
+        ("ATLAS_MCP_ALLOWED_ORIGINS", "https://*.example.com"),
     ],
 )
 def test_malformed_allow_list_entries_are_refused_naming_the_variable(
@@ -128,6 +130,24 @@ def test_flags_override_the_environment_and_absent_flags_leave_it() -> None:
     assert settings.http_token is not None
     assert settings.http_token.get_secret_value() == "from-env"
     assert settings.allowed_hosts == ("env.example",)
+
+
+def test_a_port_outside_the_tcp_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--transport", "http", "--port", "99999"])
+    assert caught.value.code == 2
+    assert "not a port number" in capsys.readouterr().err
+
+
+def test_http_flags_without_the_http_transport_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--host", "0.0.0.0"])
+    assert caught.value.code == 2
+    assert "need --transport http" in capsys.readouterr().err
 
 
 def test_http_options_default_to_loopback_on_8765() -> None:
