@@ -19,7 +19,8 @@ from atlas_mcp_py.errors import (
 )
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.results import JobResult, elapsed_since, explain, job_result, job_text
-from atlas_mcp_py.server import compact_schema, wait_budget
+from atlas_mcp_py.server import wait_budget
+from atlas_mcp_py.toolschema import compact_schema
 
 
 def test_the_budget_is_the_smallest_of_setting_request_and_the_no_progress_cap() -> None:

@@ -1,0 +1,132 @@
+"""What `tools/list` publishes: the same schemas and hints in fewer bytes.
+
+Every byte of `tools/list` is read by the model in every conversation. These functions
+shorten what the SDK derives from the tool signatures without changing what validates:
+the server keeps validating arguments against the full schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.types import Tool as MCPTool
+from mcp.types import ToolAnnotations
+
+__all__ = ["compact_schema", "listed_tool"]
+
+
+def listed_tool(tool: MCPTool) -> MCPTool:
+    """The tool as listed: one-line description, compact schemas, only non-default hints."""
+    return tool.model_copy(
+        update={
+            "description": " ".join((tool.description or "").split()),
+            "input_schema": _optional_inputs(compact_schema(tool.input_schema)),
+            "output_schema": _bare_output(compact_schema(tool.output_schema)),
+            "annotations": _explicit_hints(tool.annotations),
+        }
+    )
+
+
+def compact_schema(schema: Any) -> Any:
+    """The same JSON Schema in fewer bytes: `tools/list` is read in every conversation.
+
+    Drops generated `title`s and `default: null`, and folds pydantic's
+    `anyOf: [{type: T}, {type: null}]` into `type: [T, "null"]`.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+        elif key == "description" and isinstance(value, str):
+            out[key] = " ".join(value.split())
+        else:
+            out[key] = compact_schema(value)
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and len(variants) == 2 and {"type": "null"} in variants:
+        other = next(v for v in variants if v != {"type": "null"})
+        if isinstance(other, dict) and isinstance(other.get("type"), str):
+            del out["anyOf"]
+            out = {**other, **out, "type": [other["type"], "null"]}
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    if out.get("additionalProperties") is True:
+        del out["additionalProperties"]  # the JSON Schema default
+    return out
+
+
+def _bare_output(schema: Any) -> Any:
+    """An output schema needs no defaults, `required` or descriptions (results carry every
+    field; the text explains them), and single-use `$defs` read shorter inline."""
+    if not isinstance(schema, dict):
+        return schema
+    found = schema.get("$defs")
+    defs: dict[str, Any] = found if isinstance(found, dict) else {}
+
+    def bare(node: Any) -> Any:
+        if isinstance(node, list):
+            return [bare(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs:
+            return bare(defs[ref[8:]])
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in ("default", "required", "description", "$defs"):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {name: _enum_typed(bare(sub)) for name, sub in value.items()}
+            else:
+                out[key] = bare(value)
+        return out
+
+    return bare(schema)
+
+
+def _enum_typed(prop: Any) -> Any:
+    """A string enum needs no `"type": "string"` beside it: the values say it."""
+    if isinstance(prop, dict) and prop.get("type") == "string" and "enum" in prop:
+        values = prop["enum"]
+        if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+            return {k: v for k, v in prop.items() if k != "type"}
+    return prop
+
+
+def _optional_inputs(schema: Any) -> Any:
+    """Optional arguments need not advertise `null` (leaving them out is how to unset)
+    nor a boolean flag its `false` default."""
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict):
+        return schema
+    required = set(schema.get("required") or ())
+    out: dict[str, Any] = {}
+    for name, prop in props.items():
+        kind = prop.get("type") if isinstance(prop, dict) else None
+        if name not in required and isinstance(kind, list) and len(kind) == 2 and "null" in kind:
+            prop = {**prop, "type": next(t for t in kind if t != "null")}
+        if kind == "boolean" and prop.get("default") is False:
+            prop = {k: v for k, v in prop.items() if k != "default"}
+        out[name] = _enum_typed(prop)
+    return {**schema, "properties": out}
+
+
+_SPEC_HINTS = {
+    "read_only_hint": False,
+    "destructive_hint": True,
+    "idempotent_hint": False,
+    "open_world_hint": True,
+}
+"""The MCP spec's default for each tool annotation hint: stating them costs bytes only."""
+
+
+def _explicit_hints(annotations: ToolAnnotations | None) -> ToolAnnotations | None:
+    if annotations is None:
+        return None
+    same = {k: None for k, v in _SPEC_HINTS.items() if getattr(annotations, k) == v}
+    return annotations.model_copy(update=same)
