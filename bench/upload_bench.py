@@ -98,6 +98,7 @@ async def server_rounds(
             "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
             "ATLASCLOUD_BASE_URL": sim.base_url,
             "ATLAS_MCP_ROOTS": str(root),
+            "ATLAS_MCP_STATE_DIR": str(root.parent / "state"),  # not the user's ledger
             "ATLAS_MCP_MAX_UPLOAD_BYTES": str(size + MIB),
             "ATLAS_MCP_LOG_LEVEL": "WARNING",
         },
