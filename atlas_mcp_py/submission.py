@@ -1,9 +1,10 @@
 """Paid-job safety for one generate call: plan, guard, submit once, record, recover.
 
 `Submitter.plan` resolves the model, checks the arguments against its input schema
-(nothing is sent when they fail) and estimates the cost from the catalog.
-`Submitter.submit` then, holding a lock per request fingerprint (so two identical
-calls arriving together make one POST):
+(nothing is sent when they fail) and estimates the cost from the catalog: that is the
+`planning` module, whose names are importable from here too. `Submitter.submit` then,
+holding a lock per request fingerprint (so two identical calls arriving together make
+one POST):
 
 1. looks for the same request (model + canonical parameters) in the ledger within the
    duplicate window; a running or completed one is returned instead of paying again;
@@ -18,14 +19,12 @@ MCP-agnostic: the server turns `Refused` / `OutcomeUnknown` into tool errors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,10 +40,21 @@ from atlas_mcp_py.history import (
     history_prediction,
 )
 from atlas_mcp_py.jobs import JobBook, JobRecord
-from atlas_mcp_py.models import HistoryItem, ModelInfo, Prediction
+from atlas_mcp_py.models import HistoryItem, Prediction
 from atlas_mcp_py.pacing import InFlightLimit, QueueFn
+from atlas_mcp_py.planning import (
+    FRAME_NAMES,
+    GenerateArgs,
+    Plan,
+    Refused,
+    canonical,
+    cost_summary,
+    estimate_cost,
+    fingerprint,
+    is_local,
+    make_plan,
+)
 from atlas_mcp_py.results import trim
-from atlas_mcp_py.validation import ArgumentError, validate_arguments
 
 __all__ = [
     "FRAME_NAMES",
@@ -60,7 +70,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FRAME_NAMES = ("image", "end_image")
 GENERATE_PATH = "/api/v1/model/generateVideo"
 DASHBOARD = "https://www.atlascloud.ai (console: history / predictions)"
 QUEUE_PROGRESS_LEAD = 0.2
@@ -71,52 +80,12 @@ UploadFn = Callable[[str], Awaitable[str]]
 """A frame argument's name -> the URL of its local file, uploaded (or reused)."""
 
 
-class Refused(Exception):
-    """The call cannot go ahead as asked; nothing was sent. The message says what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 class OutcomeUnknown(Exception):
     """The POST may have created a job but no id came back and history does not show it."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True)
-class GenerateArgs:
-    """The generate tool's request arguments."""
-
-    model: str
-    prompt: str
-    image: str | None = None
-    end_image: str | None = None
-    duration: int | None = None
-    resolution: str | None = None
-    params: Mapping[str, Any] | None = None
-
-
-@dataclass
-class Plan:
-    """A request that passed validation: what would be sent, and what it costs."""
-
-    model: ModelInfo
-    body: dict[str, Any]
-    """The body without `model`, defaults filled; local frames still as their paths."""
-    defaults: dict[str, Any]
-    """Defaults of parameters the body leaves out (they make requests compare equal)."""
-    estimated_cost_usd: float | None
-    validated: bool
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def request(self) -> dict[str, Any]:
-        """The exact JSON body of the POST (local frames shown as their paths)."""
-        return {"model": self.model.id, **self.body}
 
 
 @dataclass
@@ -129,39 +98,6 @@ class Submitted:
     estimated_cost_usd: float | None
     notes: list[str]
     duplicate_of: JobRecord | None = None
-
-
-def is_local(value: str) -> bool:
-    return not value.startswith(("http://", "https://", "data:")) and "://" not in value
-
-
-def estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
-    """The catalog price for this request, when the catalog states one."""
-    if model.price is None:
-        return None
-    unit = (model.price_unit or "").lower()
-    if unit.startswith("second"):
-        duration = body.get("duration")
-        if isinstance(duration, str):
-            try:
-                duration = float(duration)
-            except ValueError:
-                return None
-        if isinstance(duration, int | float) and math.isfinite(duration):
-            return round(model.price * duration, 4)
-        return None
-    return model.price
-
-
-def fingerprint(model: str, canonical: Mapping[str, Any]) -> str:
-    """sha256 of the model and the canonical parameters (sorted keys, compact JSON)."""
-    text = json.dumps(
-        {"model": model, "params": canonical},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _clock_time(unix: float) -> str:
@@ -224,75 +160,19 @@ class Submitter:
     # -- planning ----------------------------------------------------------------------
 
     async def plan(self, args: GenerateArgs) -> Plan:
-        """Resolve, validate and price a request. Raises `Refused` or `AtlasError`."""
-        body: dict[str, Any] = dict(args.params or {})
-        if "model" in body:
-            raise Refused("Pass the model as the `model` argument, not inside `params`.")
-        for name, value in (
-            ("prompt", args.prompt),
-            ("image", args.image),
-            ("end_image", args.end_image),
-            ("duration", args.duration),
-            ("resolution", args.resolution),
-        ):
-            if value is not None:
-                body[name] = value
-        info = await self.client.get_model(args.model)
-        if info is None:
-            raise Refused(
-                f"Unknown model {args.model!r}. Call atlas_list_models to see the video "
-                "models. Nothing was sent."
-            )
-        if info.type != "video":
-            raise Refused(f"{info.id} is a {info.type} model, not a video model. Nothing was sent.")
-        notes: list[str] = []
-        schema: dict[str, Any] | None = None
-        try:
-            schema = await self.client.get_input_schema(info.id)
-        except AtlasError as exc:
-            notes.append(
-                f"The arguments were not validated: {info.id}'s input schema could not be "
-                f"fetched ({trim(str(exc), 160)}); Atlas will judge them."
-            )
-        else:
-            if schema is None:
-                notes.append(
-                    f"The arguments were not validated: the catalog publishes no input "
-                    f"schema for {info.id}; Atlas will judge them."
-                )
-        defaults: dict[str, Any] = {}
-        if schema is not None:
-            try:
-                checked = validate_arguments(schema, body, model=info.id)
-            except ArgumentError as exc:
-                raise Refused(exc.message) from None
-            body, defaults = checked.body, checked.defaults
-            if checked.filled:
-                names = ", ".join(checked.filled)
-                notes.append(f"Filled the required {names} with the model's default.")
-        cost = estimate_cost(info, {**defaults, **body})
-        return Plan(info, body, defaults, cost, schema is not None, notes)
+        """Resolve, validate and price a request (`planning.make_plan`). Raises `Refused`
+        or `AtlasError`."""
+        return await make_plan(self.client, args)
 
     def cost_summary(self, plan: Plan) -> str | None:
         """The estimate and the limit, when the job needs the person's confirmation
-        (above ATLAS_MCP_CONFIRM_ABOVE_USD, or priced unknown while a limit is set)."""
-        limit = self.settings.confirm_above_usd
-        cost = plan.estimated_cost_usd
-        if limit is None or (cost is not None and cost <= limit):
-            return None
-        amount = f"about ${cost:.2f}" if cost is not None else "a price the catalog omits"
-        return f"{amount} (above the ${limit:.2f} set by ATLAS_MCP_CONFIRM_ABOVE_USD)"
+        (`planning.cost_summary`)."""
+        return cost_summary(self.settings, plan)
 
     @staticmethod
     def canonical(plan: Plan, digests: Mapping[str, str]) -> tuple[dict[str, Any], str]:
-        """The request's canonical parameters and their hash: defaults filled, local
-        frames by content (`digests`: name -> sha256), so the same file is the same
-        request wherever it lies and however often it was uploaded."""
-        canon = {**plan.defaults, **plan.body}
-        for name, digest in digests.items():
-            if name in canon:
-                canon[name] = f"file:sha256:{digest}"
-        return canon, fingerprint(plan.model.id, canon)
+        """The request's canonical parameters and their hash (`planning.canonical`)."""
+        return canonical(plan, digests)
 
     # -- submitting --------------------------------------------------------------------
 
