@@ -1,27 +1,19 @@
 """AtlasClient: one `httpx2.AsyncClient` for the server's life, auth, retries, error mapping.
 
-Retry policy, as data (see `RetryPolicy`):
-- GETs retry connection errors, timeouts, dropped connections, 429 (honouring
-  `Retry-After` up to a cap), 5xx and unreadable 2xx bodies, with capped exponential
-  backoff and jitter, within an overall deadline.
-- A 5xx whose body carries a terminal job state is an answer, not an outage: never retried.
-- POSTs (generate, upload) are retried only when the request provably never reached the
-  server (connection refused, DNS failure, connect or pool timeout). Every accepted
-  generate is billed; when one may have reached Atlas and no id came back, the client
-  raises `OutcomeUnknownError` and sends nothing more.
+The API calls (catalog, input schemas, generate, status, history, upload) and the loop
+that sends one logical request as attempts. When to retry and what each answer means
+(a billed POST is never sent twice) is `retry`, whose `RetryPolicy` and
+`parse_retry_after` are importable from here too.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
 import random
 import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 import anyio
@@ -30,28 +22,23 @@ import httpx2
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.errors import (
-    APIConnectionError,
-    APIResponseError,
-    APITimeoutError,
-    OutcomeUnknownError,
-    RateLimitError,
-    ServerError,
-    UploadSourceError,
-    status_error,
-)
+from atlas_mcp_py.errors import APIResponseError, OutcomeUnknownError, UploadSourceError
 from atlas_mcp_py.models import (
-    FAILURE_STATUSES,
     HistoryItem,
     ModelInfo,
     Prediction,
     Upload,
-    error_message,
     parse_history,
     parse_models,
     parse_prediction,
     parse_upload,
-    unwrap,
+)
+from atlas_mcp_py.retry import (
+    Retryable,
+    RetryPolicy,
+    interpret,
+    parse_retry_after,
+    transport_failure,
 )
 
 __all__ = ["AtlasClient", "GenerateKind", "RetryPolicy", "parse_retry_after"]
@@ -66,66 +53,6 @@ _GENERATE_PATHS: dict[GenerateKind, str] = {
 }
 UPLOAD_CHUNK_BYTES = 256 * 1024
 ProgressFn = Callable[[int, int], Awaitable[None]]
-
-# Exceptions raised before a single byte of the request left this machine.
-_NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry; all times in seconds."""
-
-    max_retries: int = 3
-    backoff_base: float = 0.5
-    backoff_cap: float = 8.0
-    retry_after_cap: float = 30.0
-
-    def backoff(self, attempt: int, rand: float) -> float:
-        """Capped exponential backoff with up to 25% jitter for retry number `attempt` (0-based)."""
-        delay = min(self.backoff_cap, self.backoff_base * 2.0**attempt)
-        return delay * (1.0 - 0.25 * rand)
-
-    def delay_for(self, attempt: int, retry_after: float | None, rand: float) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.retry_after_cap)
-        return self.backoff(attempt, rand)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None if absent/bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _decode(response: httpx2.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _terminal_failure(body: Any) -> bool:
-    data = unwrap(body)
-    return isinstance(data, dict) and str(data.get("status", "")).lower() in FAILURE_STATUSES
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed in a way the policy may retry."""
-
-    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
 
 
 class AtlasClient:
@@ -369,7 +296,7 @@ class AtlasClient:
                 return await self._attempt(
                     method, path, params, json, content, all_headers, billed, give_up_at
                 )
-            except _Retry as retry:
+            except Retryable as retry:
                 error = retry.error
                 if attempt >= self._policy.max_retries:
                     raise error from None
@@ -411,86 +338,21 @@ class AtlasClient:
                     content=content() if content is not None else None,
                     headers=headers,
                 )
-        except _NEVER_SENT as exc:
-            kind = (
-                APITimeoutError if isinstance(exc, httpx2.TimeoutException) else APIConnectionError
-            )
-            raise _Retry(
-                kind(f"{where}: could not connect to Atlas ({type(exc).__name__})")
-            ) from None
-        except (httpx2.TransportError, TimeoutError) as exc:
-            # The request may have reached Atlas: a read timeout, a dropped connection.
-            detail = type(exc).__name__ if isinstance(exc, httpx2.TransportError) else "deadline"
-            if billed:
-                raise OutcomeUnknownError(
-                    f"{where}: the request was sent but no answer came back ({detail})"
-                ) from None
-            raise _Retry(APITimeoutError(f"{where}: no answer from Atlas ({detail})")) from None
-        except httpx2.RequestError as exc:  # e.g. a body that fails to decode (bad gzip)
-            if billed:
-                raise OutcomeUnknownError(
-                    f"{where}: the answer could not be read ({type(exc).__name__})"
-                ) from None
-            raise _Retry(
-                APIResponseError(f"{where}: the answer could not be read ({type(exc).__name__})")
-            ) from None
-        return self._interpret(where, response, billed)
-
-    def _interpret(self, where: str, response: httpx2.Response, billed: bool) -> Any:
-        request_id = response.headers.get("x-request-id")
-        body = _decode(response)
-        status = response.status_code
-        logger.debug("%s -> %d (request id %s)", where, status, request_id)
-        if 200 <= status < 300:
-            if body is None:
-                if billed:
-                    raise OutcomeUnknownError(
-                        f"{where}: Atlas answered {status} but the body was unreadable",
-                        request_id=request_id,
-                    ) from None
-                raise _Retry(
-                    APIResponseError(
-                        f"{where}: Atlas answered {status} with a body that is not JSON"
-                    )
-                )
-            code = body.get("code") if isinstance(body, dict) else None
-            data = unwrap(body)
-            if (
-                isinstance(code, int)
-                and code >= 400
-                and not (isinstance(data, dict) and "id" in data)
-            ):
-                status = code  # an error dressed as HTTP 200
-            else:
-                return body
-        message = self._scrub(error_message(body) or _reason(response))
-        if status >= 500 and _terminal_failure(body):
-            return body  # a failed job answered as 5xx: an answer, not an outage
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        error = status_error(status, message, request_id=request_id, retry_after=retry_after)
-        if billed:
-            if isinstance(error, ServerError):
-                raise OutcomeUnknownError(
-                    f"{where}: Atlas answered {status} ({message}); "
-                    "it may have processed the request",
-                    request_id=request_id,
-                ) from None
-            raise error
-        if isinstance(error, RateLimitError | ServerError):
-            raise _Retry(error, retry_after=retry_after)
-        raise error
+        except (httpx2.RequestError, TimeoutError) as exc:
+            raise transport_failure(where, exc, billed) from None
+        logger.debug(
+            "%s -> %d (request id %s)",
+            where,
+            response.status_code,
+            response.headers.get("x-request-id"),
+        )
+        return interpret(where, response, billed=billed, scrub=self._scrub)
 
     def _scrub(self, text: str) -> str:
         """`text` with the API key blanked out, in case a server echoes it back."""
         key = self._settings.api_key
         secret = key.get_secret_value() if key is not None else ""
         return text.replace(secret, "[redacted]") if secret else text
-
-
-def _reason(response: httpx2.Response) -> str:
-    if response.headers.get("content-type", "").startswith("text/html"):
-        return f"HTTP {response.status_code} {response.reason_phrase} (HTML error page)"
-    return f"HTTP {response.status_code} {response.reason_phrase}"
 
 
 def _path_only(path: str) -> str:

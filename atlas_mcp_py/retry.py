@@ -1,0 +1,178 @@
+"""When to retry a request to Atlas, and what each answer means.
+
+Retry policy, as data (see `RetryPolicy`):
+- GETs retry connection errors, timeouts, dropped connections, 429 (honouring
+  `Retry-After` up to a cap), 5xx and unreadable 2xx bodies, with capped exponential
+  backoff and jitter, within an overall deadline.
+- A 5xx whose body carries a terminal job state is an answer, not an outage: never retried.
+- POSTs (generate, upload) are retried only when the request provably never reached the
+  server (connection refused, DNS failure, connect or pool timeout). Every accepted
+  generate is billed; when one may have reached Atlas and no id came back, the client
+  raises `OutcomeUnknownError` and sends nothing more.
+
+`transport_failure` and `interpret` turn one attempt's outcome into a decoded body, an
+exception to raise, or `Retryable` (an exception the policy may retry); `AtlasClient`
+runs the attempts.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from atlas_mcp_py.errors import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    OutcomeUnknownError,
+    RateLimitError,
+    ServerError,
+    status_error,
+)
+from atlas_mcp_py.models import FAILURE_STATUSES, error_message, unwrap
+
+__all__ = [
+    "NEVER_SENT",
+    "RetryPolicy",
+    "Retryable",
+    "interpret",
+    "parse_retry_after",
+    "transport_failure",
+]
+
+# Exceptions raised before a single byte of the request left this machine.
+NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry; all times in seconds."""
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    retry_after_cap: float = 30.0
+
+    def backoff(self, attempt: int, rand: float) -> float:
+        """Capped exponential backoff with up to 25% jitter for retry number `attempt` (0-based)."""
+        delay = min(self.backoff_cap, self.backoff_base * 2.0**attempt)
+        return delay * (1.0 - 0.25 * rand)
+
+    def delay_for(self, attempt: int, retry_after: float | None, rand: float) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        return self.backoff(attempt, rand)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None if absent/bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class Retryable(Exception):
+    """This attempt failed in a way the policy may retry; `error` is what to raise if not."""
+
+    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def transport_failure(
+    where: str, exc: httpx2.RequestError | TimeoutError, billed: bool
+) -> Exception:
+    """The exception for a request that got no readable answer: `Retryable` when the
+    policy may try again, `OutcomeUnknownError` when a billed request may have arrived."""
+    if isinstance(exc, NEVER_SENT):
+        kind = APITimeoutError if isinstance(exc, httpx2.TimeoutException) else APIConnectionError
+        return Retryable(kind(f"{where}: could not connect to Atlas ({type(exc).__name__})"))
+    if isinstance(exc, httpx2.TransportError | TimeoutError):
+        # The request may have reached Atlas: a read timeout, a dropped connection.
+        detail = type(exc).__name__ if isinstance(exc, httpx2.TransportError) else "deadline"
+        if billed:
+            return OutcomeUnknownError(
+                f"{where}: the request was sent but no answer came back ({detail})"
+            )
+        return Retryable(APITimeoutError(f"{where}: no answer from Atlas ({detail})"))
+    # e.g. a body that fails to decode (bad gzip)
+    if billed:
+        return OutcomeUnknownError(f"{where}: the answer could not be read ({type(exc).__name__})")
+    return Retryable(
+        APIResponseError(f"{where}: the answer could not be read ({type(exc).__name__})")
+    )
+
+
+def interpret(
+    where: str, response: httpx2.Response, *, billed: bool, scrub: Callable[[str], str]
+) -> Any:
+    """The decoded body of an answer, or the exception it stands for (`Retryable` when
+    the policy may try again). `scrub` blanks secrets out of error messages."""
+    request_id = response.headers.get("x-request-id")
+    body = _decode(response)
+    status = response.status_code
+    if 200 <= status < 300:
+        if body is None:
+            if billed:
+                raise OutcomeUnknownError(
+                    f"{where}: Atlas answered {status} but the body was unreadable",
+                    request_id=request_id,
+                ) from None
+            raise Retryable(
+                APIResponseError(f"{where}: Atlas answered {status} with a body that is not JSON")
+            )
+        code = body.get("code") if isinstance(body, dict) else None
+        data = unwrap(body)
+        if isinstance(code, int) and code >= 400 and not (isinstance(data, dict) and "id" in data):
+            status = code  # an error dressed as HTTP 200
+        else:
+            return body
+    message = scrub(error_message(body) or _reason(response))
+    if status >= 500 and _terminal_failure(body):
+        return body  # a failed job answered as 5xx: an answer, not an outage
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    error = status_error(status, message, request_id=request_id, retry_after=retry_after)
+    if billed:
+        if isinstance(error, ServerError):
+            raise OutcomeUnknownError(
+                f"{where}: Atlas answered {status} ({message}); it may have processed the request",
+                request_id=request_id,
+            ) from None
+        raise error
+    if isinstance(error, RateLimitError | ServerError):
+        raise Retryable(error, retry_after=retry_after)
+    raise error
+
+
+def _decode(response: httpx2.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _terminal_failure(body: Any) -> bool:
+    data = unwrap(body)
+    return isinstance(data, dict) and str(data.get("status", "")).lower() in FAILURE_STATUSES
+
+
+def _reason(response: httpx2.Response) -> str:
+    if response.headers.get("content-type", "").startswith("text/html"):
+        return f"HTTP {response.status_code} {response.reason_phrase} (HTML error page)"
+    return f"HTTP {response.status_code} {response.reason_phrase}"
