@@ -1,8 +1,11 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import PNG
 
 import atlas_mcp_py.config
+from atlas_mcp_py.simulator import SimulatorServer, SimulatorState
 
 
 @pytest.fixture
@@ -16,3 +19,32 @@ def private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setattr(atlas_mcp_py.config, "default_state_dir", lambda env=None: state)
     return state
+
+
+@pytest.fixture
+def sim_job_seconds() -> float:
+    """How long each job of `sim` runs; a test module overrides this fixture to change it."""
+    return 0.6
+
+
+@pytest.fixture
+def sim(sim_job_seconds: float) -> Iterator[SimulatorServer]:
+    """The Atlas simulator on 127.0.0.1, fresh for each test."""
+    with SimulatorServer(SimulatorState(job_seconds=sim_job_seconds)) as server:
+        yield server
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[SimulatorServer]:
+    """Jobs that outlast every test: each ends only by a hand-off or a cancellation."""
+    with SimulatorServer(SimulatorState(job_seconds=600)) as server:
+        yield server
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A project root holding photo.png."""
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (root / "photo.png").write_bytes(PNG)
+    return root

@@ -8,7 +8,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -20,18 +19,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from atlas_mcp_py.jobs import Ledger
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "e2e-team-token-9876543210"
-
-
-@pytest.fixture
-def slow_sim() -> Iterator[SimulatorServer]:
-    """Jobs that outlast the test: each wait ends only by the shutdown hand-off."""
-    with SimulatorServer(SimulatorState(job_seconds=600)) as server:
-        yield server
 
 
 def free_port() -> int:

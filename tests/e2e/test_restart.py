@@ -6,26 +6,23 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
+from helpers import structured
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult
 
 from atlas_mcp_py.jobs import JobRecord, Ledger
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorState(job_seconds=1.0)) as server:
-        yield server
+def sim_job_seconds() -> float:
+    return 1.0
 
 
 def server_params(sim: SimulatorServer, root: Path, state: Path) -> StdioServerParameters:
@@ -49,12 +46,6 @@ def recorded(state: Path) -> list[JobRecord]:
         return []
     with Ledger.open(path) as ledger:
         return ledger.recent(10)
-
-
-def structured(result: CallToolResult) -> dict[str, Any]:
-    data: dict[str, Any] | None = result.structured_content
-    assert data is not None, result.content
-    return data
 
 
 async def test_a_job_survives_its_server_being_killed_mid_wait(

@@ -6,25 +6,22 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers import PNG
 from mcp import Client, StdioServerParameters
 
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
 
 @pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorState(job_seconds=1.0)) as server:
-        yield server
+def sim_job_seconds() -> float:
+    return 1.0
 
 
 def ide_env(sim: SimulatorServer, root: Path, **extra: str) -> dict[str, str]:

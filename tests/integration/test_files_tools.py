@@ -7,12 +7,12 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers import MODES, PNG, simulator_settings, structured, text_of
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ListRootsResult, ResourceLink, Root
@@ -21,12 +21,10 @@ import atlas_mcp_py.files as files_module
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.files import AllowedRoots, CheckedPath
 from atlas_mcp_py.server import build_server
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["auto", "legacy"]
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PEM = b"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n"
 SAMPLE_MP4 = (
     Path(__file__).resolve().parents[2] / "atlas_mcp_py" / "simulator" / "assets" / "sample.mp4"
@@ -34,13 +32,13 @@ SAMPLE_MP4 = (
 
 
 @pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorState(job_seconds=0.3)) as server:
-        yield server
+def sim_job_seconds() -> float:
+    return 0.3
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
+    """This module's root ("root", with videos/), beside `outside` and a look-alike."""
     root = tmp_path / "root"
     root.mkdir()
     (root / "photo.png").write_bytes(PNG)
@@ -55,27 +53,8 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def make_settings(sim: SimulatorServer, *roots: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "api_key": SIMULATOR_API_KEY,
-        "base_url": sim.base_url,
-        "roots": roots,
-        "poll_min_seconds": 0.05,
-        "poll_max_seconds": 0.1,
-        "heartbeat_seconds": 0.2,
-        "max_retries": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def structured(result: CallToolResult) -> dict[str, Any]:
-    assert result.structured_content is not None, result.content
-    data: dict[str, Any] = result.structured_content
-    return data
-
-
-def text_of(result: CallToolResult) -> str:
-    return " ".join(getattr(block, "text", "") for block in result.content)
+    """The shared simulator settings, without retries."""
+    return simulator_settings(sim, *roots, **{"max_retries": 0, **overrides})
 
 
 def listing(directory: Path) -> list[str]:

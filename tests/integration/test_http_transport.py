@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from helpers import MODES, simulator_settings
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
@@ -27,11 +28,10 @@ from atlas_mcp_py.http_transport import (
     create_uvicorn_server,
 )
 from atlas_mcp_py.server import build_server
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["auto", "legacy"]
 TOKEN = "team-token-0123456789"
 POLL = 0.05
 ACCEPT = "application/json, text/event-stream"
@@ -77,17 +77,9 @@ def http_server(settings: Settings, host: str = "127.0.0.1") -> Iterator[Running
 
 
 def make_settings(sim: SimulatorServer, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "api_key": SIMULATOR_API_KEY,
-        "base_url": sim.base_url,
-        "http_token": TOKEN,
-        "poll_min_seconds": POLL,
-        "poll_max_seconds": POLL,
-        "heartbeat_seconds": 0.2,
-        "max_retries": 1,
-    }
-    values.update(overrides)
-    return Settings(**values)
+    """The shared simulator settings (no roots), with the bearer token, polling every POLL."""
+    values = {"http_token": TOKEN, "poll_min_seconds": POLL, "poll_max_seconds": POLL}
+    return simulator_settings(sim, **{**values, **overrides})
 
 
 @asynccontextmanager
@@ -115,19 +107,6 @@ def initialize_body() -> dict[str, Any]:
 
 def raw_headers(**extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}", "Accept": ACCEPT, **extra}
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorState(job_seconds=0.6)) as server:
-        yield server
-
-
-@pytest.fixture
-def slow_sim() -> Iterator[SimulatorServer]:
-    """Jobs that outlast every test: each ends only by hand-off or cancellation."""
-    with SimulatorServer(SimulatorState(job_seconds=600)) as server:
-        yield server
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers import MODES, PNG, simulator_settings, structured, text_of
 from mcp import Client
 from mcp.client.context import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
@@ -19,27 +20,16 @@ from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.jobs import Ledger
 from atlas_mcp_py.server import build_server
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["auto", "legacy"]
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 SEEDANCE = "bytedance/seedance-v1-pro/i2v"
 
 
 @pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorState(job_seconds=0.4)) as server:
-        yield server
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "workspace"
-    root.mkdir()
-    (root / "photo.png").write_bytes(PNG)
-    return root
+def sim_job_seconds() -> float:
+    return 0.4
 
 
 @pytest.fixture
@@ -50,28 +40,7 @@ def state_dir(tmp_path: Path) -> Path:
 def make_settings(
     sim: SimulatorServer, workspace: Path, state_dir: Path, **overrides: Any
 ) -> Settings:
-    values: dict[str, Any] = {
-        "api_key": SIMULATOR_API_KEY,
-        "base_url": sim.base_url,
-        "roots": (workspace,),
-        "state_dir": state_dir,
-        "poll_min_seconds": 0.05,
-        "poll_max_seconds": 0.1,
-        "heartbeat_seconds": 0.2,
-        "max_retries": 1,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def structured(result: CallToolResult) -> dict[str, Any]:
-    data: dict[str, Any] | None = result.structured_content
-    assert data is not None, result.content
-    return data
-
-
-def text_of(result: CallToolResult) -> str:
-    return " ".join(getattr(block, "text", "") for block in result.content)
+    return simulator_settings(sim, workspace, state_dir=state_dir, **overrides)
 
 
 async def eventually(condition: Callable[[], bool]) -> None:

@@ -6,68 +6,25 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
+from helpers import MODES, PNG, simulator_settings, structured, text_of
 from mcp import Client
-from mcp.types import CallToolResult, ResourceLink
+from mcp.types import ResourceLink
 
-from atlas_mcp_py.config import Settings
 from atlas_mcp_py.server import build_server
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer, SimulatorState
+from atlas_mcp_py.simulator import Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio
-
-MODES = ["auto", "legacy"]
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorState(job_seconds=0.6)) as server:
-        yield server
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "workspace"
-    root.mkdir()
-    (root / "photo.png").write_bytes(PNG)
-    return root
-
-
-def make_settings(sim: SimulatorServer, workspace: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "api_key": SIMULATOR_API_KEY,
-        "base_url": sim.base_url,
-        "roots": (workspace,),
-        "poll_min_seconds": 0.05,
-        "poll_max_seconds": 0.1,
-        "heartbeat_seconds": 0.2,
-        "max_retries": 1,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def structured(result: CallToolResult) -> dict[str, Any]:
-    data = result.structured_content
-    assert isinstance(data, dict), result.content
-    return data
-
-
-def text_of(result: CallToolResult) -> str:
-    return " ".join(getattr(block, "text", "") for block in result.content)
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_list_models_lists_video_models_with_prices_and_never_hidden_ones(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         result = await client.call_tool("atlas_list_models", {})
         everything = await client.call_tool("atlas_list_models", {"type": "all", "limit": 200})
     data = structured(result)
@@ -84,7 +41,7 @@ async def test_list_models_lists_video_models_with_prices_and_never_hidden_ones(
 async def test_tools_list_is_small_and_every_tool_is_fully_described(
     sim: SimulatorServer, workspace: Path
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace)), mode="legacy") as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode="legacy") as client:
         listing = await client.list_tools()
     wire = json.dumps(listing.model_dump(mode="json", by_alias=True, exclude_none=True))
     assert len(wire.encode()) < 6000, len(wire.encode())
@@ -101,7 +58,7 @@ async def test_tools_list_is_small_and_every_tool_is_fully_described(
 async def test_upload_sends_the_file_and_returns_its_url(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         result = await client.call_tool("atlas_upload_media", {"path": "photo.png"})
     data = structured(result)
     assert data["url"].startswith(sim.base_url)
@@ -116,7 +73,7 @@ async def test_upload_outside_the_roots_is_refused_before_any_request(
     outside = tmp_path / "workspace-evil"
     outside.mkdir()
     (outside / "photo.png").write_bytes(PNG)
-    async with Client(build_server(make_settings(sim, workspace))) as client:
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
         result = await client.call_tool("atlas_upload_media", {"path": str(outside / "photo.png")})
     assert result.is_error
     assert "outside the allowed roots" in text_of(result)
@@ -132,7 +89,7 @@ async def test_generate_waits_with_increasing_progress_and_returns_the_video(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         events.append(("progress", progress, total, message))
 
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         result = await client.call_tool(
             "atlas_generate_video",
             {"prompt": "a red fox in snow", "image": "photo.png", "duration": 6},
@@ -164,7 +121,7 @@ async def test_generate_waits_with_increasing_progress_and_returns_the_video(
 async def test_a_failed_job_is_an_error_result_quoting_the_reason(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         result = await client.call_tool("atlas_generate_video", {"prompt": "x [sim:moderation]"})
     assert result.is_error
     data = structured(result)
@@ -177,7 +134,7 @@ async def test_a_failed_job_is_an_error_result_quoting_the_reason(
 async def test_a_job_longer_than_the_budget_is_handed_back_as_processing(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         result = await client.call_tool(
             "atlas_generate_video", {"prompt": "slow [sim:never]", "max_wait_seconds": 0.4}
         )
@@ -193,7 +150,7 @@ async def test_a_job_longer_than_the_budget_is_handed_back_as_processing(
 async def test_cancelling_the_call_stops_polling_at_once(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         with anyio.move_on_after(0.5):
             await client.call_tool("atlas_generate_video", {"prompt": "forever [sim:never]"})
         await anyio.sleep(0.1)  # let the cancellation land
@@ -215,7 +172,7 @@ async def test_check_status_with_wait_finishes_a_job_submitted_without_waiting(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(progress)
 
-    async with Client(build_server(make_settings(sim, workspace)), mode=mode) as client:
+    async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         submitted = await client.call_tool(
             "atlas_generate_video", {"prompt": "a boat", "wait": False}
         )
@@ -235,7 +192,7 @@ async def test_check_status_with_wait_finishes_a_job_submitted_without_waiting(
 async def test_without_a_key_generate_says_how_to_set_it_and_sends_nothing(
     sim: SimulatorServer, workspace: Path
 ) -> None:
-    settings = make_settings(sim, workspace, api_key=None)
+    settings = simulator_settings(sim, workspace, api_key=None)
     async with Client(build_server(settings)) as client:
         listed = await client.call_tool("atlas_list_models", {})
         result = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
@@ -249,7 +206,7 @@ async def test_insufficient_balance_says_to_top_up(sim: SimulatorServer, workspa
     sim.state.add_fault(
         Fault(endpoint="generate", kind="json_error", status=402, message="no money")
     )
-    async with Client(build_server(make_settings(sim, workspace))) as client:
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
         result = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
     assert result.is_error
     assert "Top up" in text_of(result)
@@ -258,7 +215,7 @@ async def test_insufficient_balance_says_to_top_up(sim: SimulatorServer, workspa
 async def test_a_rejected_parameter_names_it_and_nothing_is_billed(
     sim: SimulatorServer, workspace: Path
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace))) as client:
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
         result = await client.call_tool("atlas_generate_video", {"prompt": "a cat", "duration": 7})
     assert result.is_error
     assert "duration" in text_of(result)
@@ -268,7 +225,7 @@ async def test_a_rejected_parameter_names_it_and_nothing_is_billed(
 async def test_an_unknown_prediction_id_is_a_clear_error(
     sim: SimulatorServer, workspace: Path
 ) -> None:
-    async with Client(build_server(make_settings(sim, workspace))) as client:
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
         result = await client.call_tool("atlas_check_status", {"prediction_id": "nope"})
     assert result.is_error
     assert "404" in text_of(result)

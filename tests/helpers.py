@@ -1,0 +1,49 @@
+"""Plain helpers shared by the integration and end-to-end tests (the fixtures they use,
+`sim`, `slow_sim` and `workspace`, are in tests/conftest.py).
+
+Imported as `helpers`: tests/ has no `__init__.py`, so pytest puts it on `sys.path` when
+it loads tests/conftest.py (the default "prepend" import mode), and mypy maps it the same
+way (a top-level module next to conftest.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mcp.types import CallToolResult
+
+from atlas_mcp_py.config import Settings
+from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
+
+MODES = ["auto", "legacy"]
+"""The two protocol eras every server test runs in."""
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+"""A file that sniffs as a PNG image."""
+
+
+def simulator_settings(sim: SimulatorServer, *roots: Path, **overrides: Any) -> Settings:
+    """Settings for a server against `sim`, allowed `roots`, polling fast, one retry."""
+    values: dict[str, Any] = {
+        "api_key": SIMULATOR_API_KEY,
+        "base_url": sim.base_url,
+        "roots": roots,
+        "poll_min_seconds": 0.05,
+        "poll_max_seconds": 0.1,
+        "heartbeat_seconds": 0.2,
+        "max_retries": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def structured(result: CallToolResult) -> dict[str, Any]:
+    """A tool result's structured content (which it must have)."""
+    data = result.structured_content
+    assert isinstance(data, dict), result.content
+    return data
+
+
+def text_of(result: CallToolResult) -> str:
+    """A tool result's text blocks, joined."""
+    return " ".join(getattr(block, "text", "") for block in result.content)
