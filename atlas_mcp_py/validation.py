@@ -2,8 +2,8 @@
 
 Atlas publishes each model's input as a JSON Schema (`components.schemas.Input`). This
 module checks a request body against it the way a careful API would: unknown names,
-missing required parameters, types, enums, ranges, lengths, array items, `anyOf` /
-`oneOf` / `allOf`. It reports every problem at once, each naming the parameter, and
+missing required parameters, and every value the schema refuses (judged by `jsonschema`
+in `value_check`). It reports every problem at once, each naming the parameter, and
 lists the accepted ones, so the caller can fix everything in one go.
 
 Two kindnesses, both visible in the returned body (and so in `dry_run`):
@@ -16,33 +16,18 @@ job compare equal.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
+
+from atlas_mcp_py.value_check import check_value
 
 __all__ = ["ArgumentError", "Validated", "accepted_names", "check_value", "validate_arguments"]
 
 JsonObject = dict[str, Any]
-
-_TYPE_NAMES: Final[dict[str, str]] = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "array": "an array",
-    "object": "an object",
-    "null": "null",
-}
 MAX_LISTED = 40
-_BOUNDS: Final = (
-    ("minimum", "at least"),
-    ("maximum", "at most"),
-    ("exclusiveMinimum", "greater than"),
-    ("exclusiveMaximum", "less than"),
-)
 
 
 class ArgumentError(ValueError):
@@ -180,42 +165,7 @@ def _describe_prop(prop: Mapping[str, Any]) -> str:
     return ""
 
 
-# -- single values ------------------------------------------------------------------
-
-
-def check_value(schema: Mapping[str, Any], value: object) -> str | None:
-    """What is wrong with `value` under `schema` ("must be ..."), or None if it is valid."""
-    for key in ("anyOf", "oneOf"):
-        options = schema.get(key)
-        if isinstance(options, list) and options:
-            failures = [check_value(o, value) for o in options if isinstance(o, Mapping)]
-            if failures and all(f is not None for f in failures):
-                unique = list(dict.fromkeys(f for f in failures if f is not None))
-                return "; or ".join(unique)
-    for option in schema.get("allOf") or []:
-        if isinstance(option, Mapping):
-            problem = check_value(option, value)
-            if problem is not None:
-                return problem
-    enum = schema.get("enum")  # checked first: the allowed values say more than a type
-    if isinstance(enum, list) and not any(_same(value, option) for option in enum):
-        allowed = ", ".join(_show(v) for v in enum)
-        return f"must be one of {allowed}, got {_show(value)}"
-    types = _types(schema)
-    if types and not any(_has_type(value, t) for t in types):
-        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
-        return f"must be {wanted}, got {_show(value)}"
-    if "const" in schema and not _same(value, schema["const"]):
-        return f"must be {_show(schema['const'])}, got {_show(value)}"
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _check_range(schema, float(value))
-    if isinstance(value, str):
-        return _check_string(schema, value)
-    if isinstance(value, list):
-        return _check_items(schema, value)
-    return None
+# -- conversions ---------------------------------------------------------------------
 
 
 def _types(schema: Mapping[str, Any]) -> list[str]:
@@ -231,102 +181,6 @@ def _accepts_null(schema: Mapping[str, Any]) -> bool:
     return check_value(schema, None) is None and bool(
         _types(schema) or schema.get("anyOf") or schema.get("oneOf") or "enum" in schema
     )
-
-
-def _check_range(schema: Mapping[str, Any], number: float) -> str | None:
-    if not math.isfinite(number):
-        return f"must be a finite number, got {number}"
-    for key, words in _BOUNDS:
-        bound = schema.get(key)
-        if not isinstance(bound, int | float) or isinstance(bound, bool):
-            continue
-        limit = float(bound)
-        broken = {
-            "minimum": number < limit,
-            "maximum": number > limit,
-            "exclusiveMinimum": number <= limit,
-            "exclusiveMaximum": number >= limit,
-        }[key]
-        if broken:
-            return f"must be {words} {limit:g}, got {number:g}"
-    step = schema.get("multipleOf")
-    if isinstance(step, int | float) and step > 0:
-        ratio = number / step
-        if abs(ratio - round(ratio)) > 1e-9:
-            return f"must be a multiple of {step:g}, got {number:g}"
-    return None
-
-
-def _check_string(schema: Mapping[str, Any], text: str) -> str | None:
-    longest = schema.get("maxLength")
-    if isinstance(longest, int) and len(text) > longest:
-        return f"must be at most {longest} characters, got {len(text)}"
-    shortest = schema.get("minLength")
-    if isinstance(shortest, int) and len(text) < shortest:
-        return f"must be at least {shortest} characters, got {len(text)}"
-    pattern = schema.get("pattern")
-    if isinstance(pattern, str):
-        try:
-            if re.search(pattern, text) is None:
-                return f"must match the pattern {pattern}, got {_show(text)}"
-        except re.error:
-            return None  # a pattern Python cannot read: do not judge by it
-    return None
-
-
-def _check_items(schema: Mapping[str, Any], items: list[object]) -> str | None:
-    most = schema.get("maxItems")
-    if isinstance(most, int) and len(items) > most:
-        return f"must have at most {most} items, got {len(items)}"
-    least = schema.get("minItems")
-    if isinstance(least, int) and len(items) < least:
-        return f"must have at least {least} items, got {len(items)}"
-    item_schema = schema.get("items")
-    if isinstance(item_schema, Mapping):
-        for index, item in enumerate(items):
-            problem = check_value(item_schema, item)
-            if problem is not None:
-                return f"item {index} {problem}"
-    return None
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _has_type(value: object, type_name: str) -> bool:
-    match type_name:
-        case "string":
-            return isinstance(value, str)
-        case "integer":
-            return isinstance(value, int) and not isinstance(value, bool)
-        case "number":
-            return _is_number(value)
-        case "boolean":
-            return isinstance(value, bool)
-        case "array":
-            return isinstance(value, list)
-        case "object":
-            return isinstance(value, dict)
-        case "null":
-            return value is None
-        case _:
-            return True
-
-
-def _same(value: object, option: object) -> bool:
-    """JSON equality: `True` is not `1`, but `6` is `6.0`."""
-    if _is_number(value) and _is_number(option):
-        return value == option
-    return type(value) is type(option) and value == option
-
-
-def _show(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# -- conversions ---------------------------------------------------------------------
 
 
 def _convert(schema: Mapping[str, Any], value: Any) -> Any:
@@ -351,7 +205,7 @@ def _candidates(schema: Mapping[str, Any], value: Any) -> list[Any]:
                 wanted.update(_json_type(v) for v in enum)
                 string_enum |= any(isinstance(v, str) for v in enum)
     out: list[Any] = []
-    if _is_number(value):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if string_enum:  # 5 for "5" of an enum; a free text field gets no digits unasked
             out.append(_number_text(value))
         if "integer" in wanted and isinstance(value, float) and value.is_integer():

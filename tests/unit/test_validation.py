@@ -152,6 +152,79 @@ def test_accepted_names_follow_the_published_order_required_first() -> None:
     assert accepted_names(schema, skip=("model",)) == ["c", "a", "b"]
 
 
+# -- the OpenAPI 3.0 dialect the catalog serves, on top of jsonschema ----------------------
+
+
+def test_nullable_admits_null_and_keeps_it_as_a_value() -> None:
+    seed = {"type": "integer", "nullable": True}
+    assert check_value(seed, None) is None
+    assert check_value(seed, "x") == 'must be an integer, got "x"'
+    assert validate_arguments({"properties": {"seed": seed}}, {"seed": None}).body == {"seed": None}
+    # without `nullable`, a null optional argument means "unset" and is left out
+    plain = {"properties": {"seed": {"type": "integer"}}}
+    assert validate_arguments(plain, {"seed": None}).body == {}
+
+
+def test_boolean_exclusive_bounds_make_minimum_and_maximum_strict() -> None:
+    strength = {"type": "number", "minimum": 0, "maximum": 1}
+    low = {**strength, "exclusiveMinimum": True}
+    high = {**strength, "exclusiveMaximum": True}
+    assert check_value(low, 0) == "must be greater than 0, got 0"
+    assert check_value(high, 1) == "must be less than 1, got 1"
+    assert check_value(low, 0.5) is None and check_value(high, 0.5) is None
+    assert check_value({**strength, "exclusiveMinimum": False}, 0) is None
+    assert check_value(low, 1.5) == "must be at most 1, got 1.5"
+
+
+def test_extensions_formats_and_refs_are_not_judged() -> None:
+    image = {"type": "string", "format": "uri", "x-accept": "image/png"}
+    assert check_value(image, "photo.png") is None  # a local path, uploaded later
+    assert check_value(image, 3) == "must be a string, got 3"
+    ref = {"$ref": "#/components/schemas/Resolution", "type": "string"}
+    assert check_value(ref, "720p") is None  # points outside the schema we have
+    assert check_value(ref, 720) == "must be a string, got 720"
+
+
+def test_keywords_that_cannot_be_read_do_not_break_validation() -> None:
+    for schema in (
+        {"minimum": "5"},
+        {"maxLength": "5"},
+        {"type": "strin"},
+        {"anyOf": {"type": "string"}},
+        {"items": [{"type": "string"}]},
+    ):
+        assert check_value(schema, 4) is None, schema
+        assert check_value(schema, [1]) is None, schema
+    # the keywords beside an unreadable one still count
+    tuple_items = {"type": "array", "items": [{"type": "string"}]}
+    assert check_value(tuple_items, [1]) is None
+    assert check_value(tuple_items, 4) == "must be an array, got 4"
+
+
+def test_a_value_two_one_of_forms_accept_is_not_refused() -> None:
+    assert check_value({"oneOf": [{"type": "integer"}, {"type": "number"}]}, 5) is None
+
+
+def test_messages_show_numbers_exactly_and_never_echo_long_values() -> None:
+    seed = {"type": "integer", "maximum": 2147483647}
+    assert check_value(seed, 3000000000) == "must be at most 2147483647, got 3000000000"
+    found = problems(HAILUO, {"prompt": "x" * 5000, "resolution": "y" * 5000})
+    assert found[0] == "'prompt' must be at most 2000 characters, got 5000"
+    assert found[1].startswith('\'resolution\' must be one of "512P", got "yyy')
+    assert len(found[1]) < 120
+
+
+def test_nested_values_are_named_by_their_place() -> None:
+    frames = {"type": "array", "items": {"type": "object", "properties": {"at": {"minimum": 0}}}}
+    assert (
+        check_value(frames, [{"at": 1}, {"at": -1}])
+        == "item 1 field 'at' must be at least 0, got -1"
+    )
+    assert check_value({"type": "array", "items": {"type": "number"}}, [1, float("inf")]) == (
+        "must hold finite numbers only, got [1, Infinity]"
+    )
+
+
 # -- agreement with a strict API: the simulator's own validator --------------------------
 
 SCHEMAS = [spec.input_schema() for spec in MODELS]
@@ -190,3 +263,14 @@ def test_refused_here_exactly_when_a_strict_api_would_refuse(
 
 
 SKIP = frozenset({"model"})
+
+
+def test_the_strict_api_refuses_integral_floats_and_names_long_values_briefly() -> None:
+    schema = next(s for s in SCHEMAS if "seed" in s["properties"])
+    body = {"image": "u", "duration": 6.0}
+    with pytest.raises(ParameterError, match="'duration'"):
+        validate_params(schema, body, skip=SKIP)
+    with pytest.raises(ParameterError) as caught:
+        validate_params(schema, {"image": "u", "prompt": "x" * 2600}, skip=SKIP)
+    assert caught.value.message == "Invalid parameter 'prompt': does not satisfy maxLength 2000."
+    assert validate_arguments(schema, body).body == {"image": "u", "duration": 6}
