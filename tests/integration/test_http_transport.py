@@ -272,11 +272,22 @@ async def _generate(client: Client, sim: SimulatorServer, polled: anyio.Event) -
 
 
 async def _polls_stop(sim: SimulatorServer, prediction_id: str) -> None:
-    """After the client is gone: the count of polls for the job stays put."""
-    await anyio.sleep(0.3)  # let a poll already on the wire land
-    before = sim.state.count("prediction", prediction_id)
+    """After the client is gone: the count of polls for the job comes to rest and stays.
+
+    The server may take a moment to notice the disconnect (more on a loaded machine), so
+    first wait, bounded, for the count to hold still over three poll intervals; a wait
+    that never stopped polling never gets there and fails the test.
+    """
+    count = sim.state.count("prediction", prediction_id)
+    with anyio.fail_after(5):
+        while True:
+            await anyio.sleep(3 * POLL)
+            now = sim.state.count("prediction", prediction_id)
+            if now == count:
+                break
+            count = now
     await anyio.sleep(10 * POLL)  # ten poll intervals: a live wait would poll again
-    assert sim.state.count("prediction", prediction_id) == before
+    assert sim.state.count("prediction", prediction_id) == count
 
 
 @pytest.mark.parametrize("mode", MODES)
