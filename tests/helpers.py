@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp.types import CallToolResult
 
 from atlas_mcp_py.config import Settings
@@ -47,3 +48,23 @@ def structured(result: CallToolResult) -> dict[str, Any]:
 def text_of(result: CallToolResult) -> str:
     """A tool result's text blocks, joined."""
     return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def assert_polling_stopped(sim: SimulatorServer, prediction_id: str, interval: float) -> int:
+    """After a wait was cancelled: the job's poll count comes to rest and stays there.
+
+    The server may take a moment to notice (more on a loaded machine), so first wait,
+    bounded, for the count to hold still over three poll `interval`s; a wait that never
+    stopped polling never gets there and fails. Returns the final count.
+    """
+    count = sim.state.count("prediction", prediction_id)
+    with anyio.fail_after(5):
+        while True:
+            await anyio.sleep(3 * interval)
+            now = sim.state.count("prediction", prediction_id)
+            if now == count:
+                break
+            count = now
+    await anyio.sleep(10 * interval)  # ten poll intervals: a live wait would poll again
+    assert sim.state.count("prediction", prediction_id) == count
+    return count

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from helpers import MODES, simulator_settings
+from helpers import MODES, assert_polling_stopped, simulator_settings
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
@@ -271,25 +271,6 @@ async def _generate(client: Client, sim: SimulatorServer, polled: anyio.Event) -
     )
 
 
-async def _polls_stop(sim: SimulatorServer, prediction_id: str) -> None:
-    """After the client is gone: the count of polls for the job comes to rest and stays.
-
-    The server may take a moment to notice the disconnect (more on a loaded machine), so
-    first wait, bounded, for the count to hold still over three poll intervals; a wait
-    that never stopped polling never gets there and fails the test.
-    """
-    count = sim.state.count("prediction", prediction_id)
-    with anyio.fail_after(5):
-        while True:
-            await anyio.sleep(3 * POLL)
-            now = sim.state.count("prediction", prediction_id)
-            if now == count:
-                break
-            count = now
-    await anyio.sleep(10 * POLL)  # ten poll intervals: a live wait would poll again
-    assert sim.state.count("prediction", prediction_id) == count
-
-
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_client_that_cancels_mid_wait_stops_the_polling(
     slow_sim: SimulatorServer, mode: str
@@ -305,7 +286,7 @@ async def test_a_client_that_cancels_mid_wait_stops_the_polling(
                     scope.cancel()
         (job,) = slow_sim.state.jobs()
         assert slow_sim.state.count("prediction", job.id) >= 1
-        await _polls_stop(slow_sim, job.id)
+        await assert_polling_stopped(slow_sim, job.id, POLL)
 
 
 async def test_a_2025_client_that_drops_the_connection_mid_wait_stops_the_polling(
@@ -342,7 +323,7 @@ async def test_a_2025_client_that_drops_the_connection_mid_wait_stops_the_pollin
                         if line.startswith("data:"):
                             break  # leave mid-stream: the connection is closed
             (job,) = slow_sim.state.jobs()
-            await _polls_stop(slow_sim, job.id)
+            await assert_polling_stopped(slow_sim, job.id, POLL)
     assert [r for r in caplog.records if "dropped request 7 mid-answer" in r.getMessage()]
 
 

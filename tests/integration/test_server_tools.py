@@ -10,7 +10,14 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers import MODES, PNG, simulator_settings, structured, text_of
+from helpers import (
+    MODES,
+    PNG,
+    assert_polling_stopped,
+    simulator_settings,
+    structured,
+    text_of,
+)
 from mcp import Client
 from mcp.types import ResourceLink
 
@@ -153,12 +160,8 @@ async def test_cancelling_the_call_stops_polling_at_once(
     async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
         with anyio.move_on_after(0.5):
             await client.call_tool("atlas_generate_video", {"prompt": "forever [sim:never]"})
-        await anyio.sleep(0.1)  # let the cancellation land
         (job_id,) = sim.state.predictions
-        polls = sim.state.count("prediction", job_id)
-        assert polls >= 2
-        await anyio.sleep(0.6)  # a dozen poll intervals
-        assert sim.state.count("prediction", job_id) == polls
+        assert await assert_polling_stopped(sim, job_id, interval=0.1) >= 2
         status = await client.call_tool("atlas_check_status", {"prediction_id": job_id})
     assert structured(status)["status"] == "processing"  # the job itself is kept
 
