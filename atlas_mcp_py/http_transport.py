@@ -68,7 +68,7 @@ LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
 
 TOKEN_HELP: Final = (
     "Set ATLAS_MCP_HTTP_TOKEN (or pass --token) to a long random secret, for example the "
-    'output of: python -c "import secrets; print(secrets.token_urlsafe(32))"; clients then '
+    "output of `openssl rand -base64 32`; clients then "
     "send the header 'Authorization: Bearer <token>'. Or bind a loopback address "
     "(--host 127.0.0.1) and put a reverse proxy in front."
 )
