@@ -1,4 +1,4 @@
-"""The `atlas-mcp` command: serve MCP (stdio by default), run the simulator, run the demo.
+"""The `atlas-mcp` command: serve MCP (stdio by default), run the simulator, the demo, doctor.
 
 Logging goes to stderr only (stdout carries JSON-RPC on stdio), through a filter that
 blanks the API key should any library ever log it.
@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
@@ -98,9 +99,58 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=9100)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--job-seconds", type=float, default=8.0, help="time a job takes")
-    demo = sub.add_parser("demo", help="the whole flow against the simulator, no key needed")
-    demo.add_argument("--job-seconds", type=float, default=6.0)
+    demo = sub.add_parser(
+        "demo",
+        help="the whole flow as an IDE sees it, against the bundled simulator (no key)",
+        description="Start the bundled Atlas simulator, launch atlas-mcp over stdio as an IDE "
+        "does, upload an image, generate a video with a progress bar, save it. No key, no "
+        "network, nothing billed, unless --live.",
+    )
+    demo.add_argument("--prompt", help="what the video shows (default: a turning product shot)")
+    demo.add_argument(
+        "--image", type=Path, help="your own first frame (PNG, JPEG, WebP...; default: bundled)"
+    )
+    demo.add_argument(
+        "--save-to",
+        type=Path,
+        metavar="PATH",
+        help="file (must not exist) or directory for the video "
+        "(default: ./atlas-demo.mp4, replaced on each run)",
+    )
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="use the real Atlas API with ATLASCLOUD_API_KEY: makes one billed video",
+    )
+    demo.add_argument("--yes", action="store_true", help="with --live: do not ask to confirm")
+    demo.add_argument(
+        "--job-seconds", type=float, default=6.0, help="how long the simulator's job runs"
+    )
+    sub.add_parser(
+        "doctor",
+        help="check key, API, roots, ledger; print the client config for this machine",
+        description="Check that this installation is ready for an IDE; print the config to "
+        "paste. Exit code 0 when every required check passes, 1 otherwise.",
+    )
     return parser
+
+
+def _skip_sdk_logging_setup() -> None:
+    """Keep `rich` out of the server's start-up.
+
+    `MCPServer()` calls the SDK's `configure_logging`, which imports rich whenever it is
+    installed (it is: the demo draws its progress bar with it) to build a handler that
+    `logging.basicConfig` then ignores, because `setup_logging` already put ours (stderr,
+    redacting) on the root logger. Skipping the call changes nothing but the ~30 ms import;
+    tests/e2e/test_first_run.py checks that a served process never loads rich.
+    """
+    from mcp.server.mcpserver import server as sdk_server
+
+    sdk_server.configure_logging = _no_sdk_logging  # type: ignore[attr-defined]
+
+
+def _no_sdk_logging(level: str = "INFO") -> None:
+    """Stands in for the SDK's `configure_logging`: our logging is already set up."""
 
 
 def _http_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -119,6 +169,10 @@ def _http_overrides(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "doctor":  # before the settings: it reports a bad one as a check
+        from atlas_mcp_py.doctor import run_doctor
+
+        return run_doctor(print)
     http_flags = ("host", "port", "token", "allowed_host", "allowed_origin")
     stdio = args.command == "serve" and args.transport == "stdio"
     if stdio and any(getattr(args, name) is not None for name in http_flags):
@@ -136,9 +190,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_simulator(args.host, args.port, job_seconds=args.job_seconds)
         return 0
     if command == "demo":
-        from atlas_mcp_py.demo import run_demo
+        from atlas_mcp_py.demo import DEFAULT_PROMPT, DemoOptions, run_demo
 
-        return run_demo(job_seconds=args.job_seconds)
+        options = DemoOptions(
+            prompt=DEFAULT_PROMPT if args.prompt is None else args.prompt,
+            image=args.image,
+            save_to=args.save_to,
+            live=args.live,
+            yes=args.yes,
+            job_seconds=args.job_seconds,
+        )
+        return run_demo(options)
+    _skip_sdk_logging_setup()
     if command == "serve" and getattr(args, "transport", "stdio") == "http":
         from atlas_mcp_py.http_transport import HttpOptions, serve_http
 
