@@ -41,7 +41,7 @@ from atlas_mcp_py.retry import (
     transport_failure,
 )
 
-__all__ = ["AtlasClient", "GenerateKind", "RetryPolicy", "parse_retry_after"]
+__all__ = ["AtlasClient", "GenerateKind", "LazyHTTPTransport", "RetryPolicy", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,28 @@ _GENERATE_PATHS: dict[GenerateKind, str] = {
 }
 UPLOAD_CHUNK_BYTES = 256 * 1024
 ProgressFn = Callable[[int, int], Awaitable[None]]
+
+
+class LazyHTTPTransport(httpx2.AsyncBaseTransport):
+    """`httpx2.AsyncHTTPTransport(**options)`, built when the first request is sent.
+
+    Building one imports httpcore2 and loads the TLS trust store into an SSL context
+    (60-100 ms on a small machine). A server starts with every IDE session, and many
+    sessions never call a tool, so the first request pays that instead of every start.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._inner: httpx2.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._inner is None:  # no await before the assignment: built once
+            self._inner = httpx2.AsyncHTTPTransport(**self._options)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
 
 
 class AtlasClient:
@@ -76,7 +98,7 @@ class AtlasClient:
         self._rand = rand
         self._clock = clock
         self._http = httpx2.AsyncClient(
-            transport=transport,
+            transport=transport or LazyHTTPTransport(trust_env=False),
             timeout=httpx2.Timeout(
                 connect=settings.connect_timeout,
                 read=settings.read_timeout,

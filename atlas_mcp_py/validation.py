@@ -22,12 +22,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from atlas_mcp_py.value_check import check_value
-
 __all__ = ["ArgumentError", "Validated", "accepted_names", "check_value", "validate_arguments"]
 
 JsonObject = dict[str, Any]
 MAX_LISTED = 40
+
+
+def check_value(schema: Mapping[str, Any], value: Any) -> str | None:
+    """What is wrong with `value` under `schema`, or None: `value_check.check_value`,
+    imported on first use, as it loads `jsonschema` (~50 ms), which the server's start
+    need not pay: only a generate call judges values."""
+    from atlas_mcp_py.value_check import check_value as judge
+
+    return judge(schema, value)
 
 
 class ArgumentError(ValueError):
