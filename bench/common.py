@@ -8,6 +8,7 @@ runs; targets are checked here and reported, never asserted in the test suite.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import platform
 import statistics
@@ -95,6 +96,14 @@ def _memory_gib() -> float | None:
     except OSError:
         pass
     return None
+
+
+def quiet_logging() -> None:
+    """Servers built in the bench's own process log as the stdio ones it starts do
+    (ATLAS_MCP_LOG_LEVEL=WARNING): warnings and up, to stderr. A root handler in place
+    also keeps the SDK from installing its own (rich) one."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 # --- /proc readings of a child process (Linux) -------------------------------------------
