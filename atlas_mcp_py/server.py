@@ -26,6 +26,7 @@ from atlas_mcp_py import __version__
 from atlas_mcp_py.client import AtlasClient, LazyHTTPTransport
 from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Settings
 from atlas_mcp_py.downloads import SavePlan, save_job_result
+from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
 from atlas_mcp_py.errors import AtlasError
 from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, upload_file
 from atlas_mcp_py.job_tools import (
@@ -89,13 +90,18 @@ class AppState:
     """Validation, duplicate guard, in-flight limit, submit-once and recovery."""
     uploads: UploadCache = field(default_factory=lambda: UploadCache(0.0))
     """Recent uploads by sha256, reused for `upload_reuse_seconds`."""
-    estimates: dict[str, float] = field(default_factory=dict)
-    """Seconds a job of each model took last time: the progress `total`."""
+    durations: DurationHistory = field(default_factory=DurationHistory)
+    """How long each model's recent jobs took: the poll schedule and the progress `total`."""
     stopping: anyio.Event = field(default_factory=anyio.Event)
     """Set on shutdown (SIGTERM/SIGINT): every wait ends at once with its hand-off result."""
 
-    def remember_duration(self, model: str, seconds: float) -> None:
-        self.estimates[model] = seconds
+    async def durations_of(self, model: str) -> ModelDurations:
+        """The model's recent run times; the first call reads the ledger's into memory."""
+        if not self.durations.seeded:
+            self.durations.seeded = True  # before the await: one read for simultaneous waits
+            done = await self.book.run(None, lambda ledger: ledger.recent(200, state="completed"))
+            self.durations.seed(durations_from_ledger(done or [], self.settings.base_url))
+        return self.durations.of(model)
 
 
 def default_roots(settings: Settings) -> AllowedRoots:
@@ -280,6 +286,7 @@ def build_server(
         model: str,
         started_at: float | None,
         max_wait_seconds: float | None,
+        origin: float | None = None,
         save: SavePlan | None = None,
         notes: list[str] | None = None,
         cost: float | None = None,
@@ -293,6 +300,7 @@ def build_server(
         async def progress(value: float, total: float | None, message: str) -> None:
             await ctx.report_progress(value, total, message)
 
+        durations = await app.durations_of(model)
         outcome = await wait_for_prediction(
             lambda: app.client.get_prediction(prediction.id),
             budget=budget,
@@ -300,10 +308,12 @@ def build_server(
             schedule=PollSchedule(app.settings.poll_min_seconds, app.settings.poll_max_seconds),
             heartbeat=app.settings.heartbeat_seconds,
             on_progress=progress if has_progress else None,
-            estimate=app.estimates.get(model),
+            estimate=durations.estimate(),
             initial=prediction,
             stop=app.stopping,
             on_update=app.book.update,
+            origin=origin,
+            durations=durations,
         )
         last = outcome.prediction or prediction
         notes = list(notes or [])
@@ -317,8 +327,6 @@ def build_server(
             )
         result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes)
         result.estimated_cost_usd = cost
-        if result.status == "completed":
-            app.remember_duration(model, outcome.elapsed)
         return await _finish(app, result, save)
 
     @mcp.tool(
@@ -400,6 +408,9 @@ def build_server(
                 model=model,
                 started_at=job.started_at,
                 max_wait_seconds=max(0.0, budget - (time.monotonic() - called)),
+                # a new job's age counts from Atlas's answer, just in; an earlier one's
+                # from its submission
+                origin=time.monotonic() if job.duplicate_of is None else None,
                 save=save,
                 notes=job.notes,
                 cost=job.estimated_cost_usd,
