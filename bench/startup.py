@@ -11,10 +11,16 @@ server runs alternate, so machine noise hits both alike). It is timed two ways: 
 a line the floor process writes once the import is done (like an answer), and spawn to
 its exit, as the issue words it. The exit also counts the interpreter's teardown of the
 ~580 modules (some 300-400 ms here), which a server answering `initialize` has not yet
-paid, so the target compares like with like: the server's `initialize` median no more
-than 150 ms above the import-done median. Both are reported, and so is the CPU time each
-process had used when it answered (from /proc: less sensitive to a busy machine than
-wall time, in 10 ms ticks).
+paid, so the comparison is made with the import-done time. The CPU time each process
+had used when it answered is read from /proc too.
+
+On a shared 2-vCPU machine the same process start varies by +-30 % from one second to
+the next, so the difference of two medians of separate runs moves by 100 ms between
+runs. The target (no more than 150 ms above the floor) is therefore checked on a
+measurement of the same quantity inside one process: the server started as `atlas-mcp`
+starts it, but with `import mcp.server` done first and its end stamped on the shared
+monotonic clock; from that stamp to the `initialize` answer is what the server costs
+above the floor. Both figures are reported.
 
 What lazy imports move out of the start is paid by the first call that needs it, so the
 2025-era runs go on with two first calls, each timed from request to answer: an
@@ -51,6 +57,14 @@ MAX_TOOLS_LIST_BYTES = 6000
 CLIENT_INFO = {"name": "atlas-bench", "version": "0"}
 FLOOR_READY = "import mcp.server, sys; sys.stdout.write('ready\\n'); sys.stdout.flush()"
 DRY_RUN = {"prompt": "a red fox runs through snow", "dry_run": True}
+SPLIT_MARK = "mcp.server imported at "
+SPLIT = (
+    "import sys, time; import mcp.server; "
+    f"sys.stderr.write('{SPLIT_MARK}' + repr(time.monotonic()) + '\\n'); sys.stderr.flush(); "
+    "from atlas_mcp_py.cli import main; sys.exit(main())"
+)
+"""The server as `atlas-mcp` runs it, but importing mcp.server first and stamping the
+moment (CLOCK_MONOTONIC is shared by processes): what follows is our own start cost."""
 
 
 def atlas_mcp_command() -> list[str]:
@@ -73,6 +87,8 @@ class ServerRun:
     """The tools/list answer line."""
     first_calls: dict[str, float]
     """Seconds from request to answer of each first tool call (2025 era only)."""
+    after_sdk_import: float | None = None
+    """With `split`: seconds from the end of `import mcp.server` to the first answer."""
 
 
 class _Wire:
@@ -120,13 +136,16 @@ def _modern_meta() -> dict[str, Any]:
     }
 
 
-def server_run(env: dict[str, str], era: str, *, first_calls: bool = False) -> ServerRun:
+def server_run(
+    env: dict[str, str], era: str, *, first_calls: bool = False, split: bool = False
+) -> ServerRun:
     """One cold start. `era` HANDSHAKE sends initialize, MODERN server/discover; then
-    tools/list; then, with `first_calls` (HANDSHAKE only), the two first tool calls."""
+    tools/list; then, with `first_calls` (HANDSHAKE only), the two first tool calls.
+    `split` runs the SPLIT command instead of `atlas-mcp`."""
     with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
+        started = time.monotonic()
         proc = subprocess.Popen(
-            atlas_mcp_command(),
+            [sys.executable, "-c", SPLIT] if split else atlas_mcp_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -138,25 +157,27 @@ def server_run(env: dict[str, str], era: str, *, first_calls: bool = False) -> S
             if era == HANDSHAKE:
                 init = {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": CLIENT_INFO}
                 wire.answer(wire.request("initialize", init))
-                first = time.perf_counter() - started
+                answered = time.monotonic()
+                first = answered - started
                 first_cpu = cpu_seconds(proc.pid)
                 wire.notify("notifications/initialized")
                 listing = wire.answer(wire.request("tools/list"))
             else:
                 meta = {"_meta": _modern_meta()}
                 wire.answer(wire.request("server/discover", meta))
-                first = time.perf_counter() - started
+                answered = time.monotonic()
+                first = answered - started
                 first_cpu = cpu_seconds(proc.pid)
                 listing = wire.answer(wire.request("tools/list", meta))
-            listed = time.perf_counter() - started
+            listed = time.monotonic() - started
             if first_calls and era == HANDSHAKE:
                 for tool, arguments in (
                     ("atlas_list_models", {}),
                     ("atlas_generate_video", DRY_RUN),
                 ):
-                    sent = time.perf_counter()
+                    sent = time.monotonic()
                     wire.answer(wire.request("tools/call", {"name": tool, "arguments": arguments}))
-                    calls[tool] = time.perf_counter() - sent
+                    calls[tool] = time.monotonic() - sent
         except Exception:
             proc.kill()
             proc.wait()
@@ -171,24 +192,32 @@ def server_run(env: dict[str, str], era: str, *, first_calls: bool = False) -> S
                 if proc.poll() is None:
                     proc.kill()
                 wire.stdout.close()
-    return ServerRun(first, first_cpu, listed, listing, calls)
+        after_sdk_import = None
+        if split:
+            errors.seek(0)
+            for line in errors.read().decode(errors="replace").splitlines():
+                if line.startswith(SPLIT_MARK):
+                    after_sdk_import = answered - float(line.removeprefix(SPLIT_MARK))
+            if after_sdk_import is None:
+                raise RuntimeError("the split run wrote no mcp.server stamp")
+    return ServerRun(first, first_cpu, listed, listing, calls, after_sdk_import)
 
 
-def floor_run() -> tuple[float, float, float]:
+def floor_run(env: dict[str, str]) -> tuple[float, float, float]:
     """`python -c "import mcp.server"`: seconds from spawn to the line it writes once the
     import is done (like an answer), the CPU seconds used by then, and seconds to its
     exit (the issue's definition, which also counts the interpreter's teardown)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", FLOOR_READY], stdout=subprocess.PIPE)
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", FLOOR_READY], stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
     if proc.stdout.readline() != b"ready\n":
         raise RuntimeError("python -c 'import mcp.server' failed")
-    ready = time.perf_counter() - started
+    ready = time.monotonic() - started
     ready_cpu = cpu_seconds(proc.pid)
     proc.stdout.close()
     if proc.wait(timeout=60) != 0:
         raise RuntimeError("python -c 'import mcp.server' failed")
-    return ready, ready_cpu, time.perf_counter() - started
+    return ready, ready_cpu, time.monotonic() - started
 
 
 def tools_list_size(line: bytes) -> tuple[int, list[str]]:
@@ -198,7 +227,17 @@ def tools_list_size(line: bytes) -> tuple[int, list[str]]:
 
 def run(quick: bool) -> list[Measurement]:
     runs = 5 if quick else 11
-    keys = ("ready", "ready_cpu", "exit", "init", "init_cpu", "list", "discover", "modern_list")
+    keys = [
+        "ready",
+        "ready_cpu",
+        "exit",
+        "init",
+        "init_cpu",
+        "list",
+        "discover",
+        "modern_list",
+        "split",
+    ]
     times: dict[str, list[float]] = {key: [] for key in keys}
     calls: dict[str, list[float]] = {"atlas_list_models": [], "atlas_generate_video": []}
     listing = b""
@@ -207,14 +246,20 @@ def run(quick: bool) -> list[Measurement]:
         SimulatorServer(SimulatorState()) as sim,
     ):
         env = server_env(sim.base_url, Path(tmp))
+        # As installed for an IDE: compiled modules cached. With this set (some CI and
+        # sandbox shells set it), a module edited since its .pyc was written would be
+        # compiled again on every start, and the warm-up could not refresh the cache.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         server_run(env, HANDSHAKE, first_calls=True)  # warm-up: .pyc caches, the ledger file
-        floor_run()
+        floor_run(env)
         for i in range(runs):
             # Alternate the order so a slow spell does not always land on the same one.
-            order = ["floor", HANDSHAKE, MODERN] if i % 2 == 0 else [MODERN, HANDSHAKE, "floor"]
+            order = ["floor", HANDSHAKE, MODERN, "split"]
+            if i % 2:
+                order.reverse()
             for what in order:
                 if what == "floor":
-                    ready, ready_cpu, exited = floor_run()
+                    ready, ready_cpu, exited = floor_run(env)
                     times["ready"].append(ready)
                     times["ready_cpu"].append(ready_cpu)
                     times["exit"].append(exited)
@@ -226,10 +271,14 @@ def run(quick: bool) -> list[Measurement]:
                     listing = got.listing
                     for tool, seconds in got.first_calls.items():
                         calls[tool].append(seconds)
-                else:
+                elif what == MODERN:
                     got = server_run(env, MODERN)
                     times["discover"].append(got.first)
                     times["modern_list"].append(got.listed)
+                else:
+                    got = server_run(env, HANDSHAKE, split=True)
+                    assert got.after_sdk_import is not None
+                    times["split"].append(got.after_sdk_import)
     return _figures(times, calls, listing)
 
 
@@ -287,15 +336,26 @@ def _figures(
         ),
         Measurement(
             NAME,
-            "initialize answer above the floor (import done)",
+            "initialize answer above the floor, medians of separate runs",
             over,
             "ms",
-            target=f"<= {FLOOR_MARGIN_MS:.0f} ms",
-            ok=over <= FLOOR_MARGIN_MS,
             detail={
                 "median of paired differences ms": round(median(paired), 1),
                 "cpu ms above the floor": round(ms["init_cpu"] - ms["ready_cpu"], 1),
                 "above the spawn-to-exit floor ms": round(ms["init"] - ms["exit"], 1),
+                "note": "two processes a second apart: noisy on a shared machine",
+            },
+        ),
+        Measurement(
+            NAME,
+            "above the floor, same process: mcp.server imported -> initialize answer",
+            ms["split"],
+            "ms",
+            target=f"<= {FLOOR_MARGIN_MS:.0f} ms",
+            ok=ms["split"] <= FLOOR_MARGIN_MS,
+            detail={
+                **spread(times["split"]),
+                "how": "python -c 'import mcp.server; <stamp>; atlas_mcp_py.cli.main()'",
             },
         ),
         Measurement(
