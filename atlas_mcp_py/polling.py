@@ -237,7 +237,8 @@ async def wait_for_prediction(
 
     async with anyio.create_task_group() as tg:
         await reporter.report()
-        tg.start_soon(heartbeat_loop)
+        if on_progress is not None:  # without a sink, a report sends nothing: no heartbeat
+            tg.start_soon(heartbeat_loop)
         with anyio.move_on_after(budget) as waiting:
             if stop is not None:
                 tg.start_soon(_cancel_when_set, stop, waiting)

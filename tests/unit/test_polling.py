@@ -377,3 +377,27 @@ async def test_without_atlas_timestamps_the_run_time_is_between_the_last_two_pol
     )
     (learnt,) = durations.durations()
     assert len(calls) == 3 and 0 < learnt < 5
+
+
+async def test_a_wait_without_progress_sink_does_not_spin() -> None:
+    """With nobody to tell, the heartbeat has nothing to send and must not busy-loop
+    (it once did: every client without a progress token cost a full core)."""
+    reads = 0
+
+    def clock() -> float:
+        nonlocal reads
+        reads += 1
+        return anyio.current_time()
+
+    fetch, _ = scripted("processing")
+    outcome = await wait_for_prediction(
+        fetch,
+        budget=0.3,
+        started_at=anyio.current_time(),
+        schedule=PollSchedule(0.1, 0.1),
+        heartbeat=0.05,
+        initial=Prediction(id="p1", status="processing"),
+        clock=clock,
+    )
+    assert outcome.timed_out
+    assert reads < 100  # a few per poll; a spinning heartbeat reads it tens of thousands
