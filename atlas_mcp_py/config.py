@@ -54,7 +54,8 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_DUPLICATE_WINDOW_SECONDS = 600.0
 """An identical generate within this window returns the earlier job instead of paying again."""
 DEFAULT_MAX_IN_FLIGHT = 4
-"""Generations one server submits and waits on at once; further calls queue locally."""
+"""Generate requests (frame uploads and the POST) one server sends at once; further calls
+queue locally, unsent. Waiting on submitted jobs is not limited."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 

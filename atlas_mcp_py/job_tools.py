@@ -226,7 +226,7 @@ def queue_reporter(
     async def report(ahead: int) -> None:
         elapsed = max(0.0, time.monotonic() - started_at)
         message = (
-            f"queued locally, {ahead} ahead ({running()} generations running) · {int(elapsed)} s"
+            f"queued locally, {ahead} ahead ({running()} requests being sent) · {int(elapsed)} s"
         )
         await ctx.report_progress(round(elapsed, 1), None, message)
 
@@ -243,8 +243,8 @@ async def start_job(
     allow_duplicate: bool,
     queue_budget: float | None = None,
 ) -> Submitted:
-    """Submit the planned job (or find the identical earlier one); it keeps its in-flight
-    slot until `stack` closes. `sources` are the opened local frames, closed here once
+    """Submit the planned job (or find the identical earlier one), holding an in-flight
+    slot while it is sent. `sources` are the opened local frames, closed here once
     sent. `Refused` and `OutcomeUnknown` become tool errors; an `AtlasError` means the
     job was refused or never sent (the caller explains it)."""
     try:

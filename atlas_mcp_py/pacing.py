@@ -1,8 +1,12 @@
-"""Pacing: a limit on generations in flight, and a server-wide cooldown after a 429.
+"""Pacing: a limit on generate requests being sent at once, and a server-wide cooldown
+after a 429.
 
-`InFlightLimit` hands out at most N slots, first come first served; a call that has to
-wait is told how many are ahead of it (on every change and at least every `heartbeat`
-seconds), so the tool can send "queued locally, 2 ahead" as progress instead of failing.
+`InFlightLimit` hands out at most N slots, first come first served; the submitter holds
+one while a generate request is sent (frame uploads and the POST), not while the job
+runs: a waiting job costs Atlas a poll every few seconds, and a 429 slows every request
+anyway (below). A call that has to wait is told how many are ahead of it (on every
+change and at least every `heartbeat` seconds), so the tool can send "queued locally,
+2 ahead" as progress instead of failing.
 
 `CooldownTransport` wraps the HTTP transport every Atlas request goes through. A 429
 from a host starts a cooldown for that host (its `Retry-After`, else a backoff that

@@ -8,7 +8,8 @@ one POST):
 
 1. looks for the same request (model + canonical parameters) in the ledger within the
    duplicate window; a running or completed one is returned instead of paying again;
-2. takes an in-flight slot (waiting its turn, with queue reports, when all are busy);
+2. takes an in-flight slot (waiting its turn, with queue reports, when all are busy),
+   held while the request is sent, not while the job runs;
 3. uploads local frames, writes the ledger row, POSTs once, and records the id;
 4. when the POST may have reached Atlas but no id came back, never resends: it searches
    Atlas's history for the job; found, it carries on with it; not found, the row stays
@@ -190,8 +191,8 @@ class Submitter:
         """The job for this request, new or an identical earlier one.
 
         `digests` are the sha256 of the local frames (name -> hex), which `upload`
-        sends when a new job is submitted. A new job holds an in-flight slot until the
-        `async with` block ends: wait on the job inside it. Raises `Refused`,
+        sends when a new job is submitted. An in-flight slot is held while the request is
+        sent (frames uploaded, POST answered), not while the job runs. Raises `Refused`,
         `OutcomeUnknown` or `AtlasError` (refused or never sent; nothing was billed).
         `queue_budget` bounds the wait for a slot: a call's wait budget, so a client that
         gives up after a minute hears "not sent" rather than a timeout.
@@ -219,26 +220,23 @@ class Submitter:
                     release = await self.limit.acquire(waiting)
                 if release is None:
                     raise Refused(
-                        f"Not sent: this server already runs {self.limit.in_flight} generations "
-                        f"(ATLAS_MCP_MAX_IN_FLIGHT={self.limit.limit}) and this call waited its "
-                        f"whole budget ({queue_budget:.0f} s) in the local queue. Nothing was "
-                        "sent or billed; call again shortly."
+                        f"Not sent: this server is already sending {self.limit.in_flight} generate "
+                        f"requests (ATLAS_MCP_MAX_IN_FLIGHT={self.limit.limit}) and this call "
+                        f"waited its whole budget ({queue_budget:.0f} s) in the local queue. "
+                        "Nothing was sent or billed; call again shortly."
                     )
                 try:
                     started = joined - QUEUE_PROGRESS_LEAD if queued else self._clock()
                     prediction = await self._send(plan, params_hash, upload, notes)
-                except BaseException:
+                finally:
+                    # Waiting on a job costs Atlas a poll every few seconds and this
+                    # server next to nothing: only sending is paced.
                     release()
-                    raise
         if earlier is not None:
             yield earlier
             return
-        assert release is not None
         self.book.add_warning(notes)
-        try:
-            yield Submitted(prediction, started, plan.estimated_cost_usd, notes)
-        finally:
-            release()
+        yield Submitted(prediction, started, plan.estimated_cost_usd, notes)
 
     async def _send(
         self, plan: Plan, params_hash: str, upload: UploadFn, notes: list[str]

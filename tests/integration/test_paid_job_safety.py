@@ -459,6 +459,7 @@ async def test_calls_beyond_the_in_flight_limit_wait_their_turn_with_queue_progr
     sim: SimulatorServer, workspace: Path, state_dir: Path
 ) -> None:
     settings = make_settings(sim, workspace, state_dir, max_in_flight=1)
+    sim.state.add_fault(Fault(endpoint="generate", kind="slow", delay=1.0))
     messages: list[str] = []
     results: dict[str, CallToolResult] = {}
 
@@ -470,7 +471,7 @@ async def test_calls_beyond_the_in_flight_limit_wait_their_turn_with_queue_progr
         async def first() -> None:
             results["first"] = await client.call_tool(
                 "atlas_generate_video",
-                {"prompt": "holds the slot [sim:never]", "max_wait_seconds": 1.0},
+                {"prompt": "holds the slot while it is sent"},
                 progress_callback=on_progress,
             )
 
@@ -482,14 +483,47 @@ async def test_calls_beyond_the_in_flight_limit_wait_their_turn_with_queue_progr
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(first)
-                await eventually(lambda: sim.state.count("generate") == 1)  # holds the slot
+                await eventually(lambda: sim.state.count("generate") == 1)  # a slow answer
                 tg.start_soon(second)
-    assert structured(results["first"])["status"] == "processing"
+    assert structured(results["first"])["status"] == "completed"
     assert structured(results["second"])["status"] == "completed"
     assert any(m.startswith("queued locally, 0 ahead") for m in messages)
     generates = [r for r in sim.state.requests if r.endpoint == "generate"]
     assert len(generates) == 2
-    assert generates[1].time - generates[0].time >= 0.9  # only after the first let go
+    assert generates[1].time - generates[0].time >= 0.9  # only after the first was answered
+
+
+async def test_a_job_being_waited_on_does_not_hold_a_slot(
+    sim: SimulatorServer, workspace: Path, state_dir: Path
+) -> None:
+    settings = make_settings(sim, workspace, state_dir, max_in_flight=1)
+    messages: list[str] = []
+    results: dict[str, CallToolResult] = {}
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    async with Client(build_server(settings)) as client:
+
+        async def waiting() -> None:
+            results["waiting"] = await client.call_tool(
+                "atlas_generate_video", {"prompt": "[sim:never]", "max_wait_seconds": 3.0}
+            )
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(waiting)
+                await eventually(lambda: sim.state.count("generate") == 1)
+                second = await client.call_tool(
+                    "atlas_generate_video",
+                    {"prompt": "sent while the first is waited on", "wait": False},
+                    progress_callback=on_progress,
+                )
+                assert "waiting" not in results  # the first call still waits on its job
+    assert structured(second)["status"] == "processing" and not second.is_error
+    assert not any(m.startswith("queued locally") for m in messages)
+    assert sim.state.count("generate") == 2
+    assert structured(results["waiting"])["status"] == "processing"
 
 
 async def test_a_429_slows_the_next_request_of_every_call(
@@ -513,12 +547,13 @@ async def test_a_call_whose_budget_ends_in_the_local_queue_sends_nothing_and_say
     sim: SimulatorServer, workspace: Path, state_dir: Path
 ) -> None:
     settings = make_settings(sim, workspace, state_dir, max_in_flight=1)
+    sim.state.add_fault(Fault(endpoint="generate", kind="slow", delay=2.0))
     results: dict[str, CallToolResult] = {}
     async with Client(build_server(settings)) as client:
 
         async def holder() -> None:
             results["holder"] = await client.call_tool(
-                "atlas_generate_video", {"prompt": "[sim:never]", "max_wait_seconds": 1.5}
+                "atlas_generate_video", {"prompt": "answered slowly"}
             )
 
         with anyio.fail_after(20):
@@ -531,7 +566,7 @@ async def test_a_call_whose_budget_ends_in_the_local_queue_sends_nothing_and_say
     assert impatient.is_error
     assert "Not sent" in text_of(impatient) and "ATLAS_MCP_MAX_IN_FLIGHT=1" in text_of(impatient)
     assert sim.state.count("generate") == 1
-    assert structured(results["holder"])["status"] == "processing"
+    assert structured(results["holder"])["status"] == "completed"
 
 
 async def test_a_saved_video_has_its_local_path_in_the_ledger(
