@@ -31,6 +31,8 @@ __all__ = [
 KEEP_DURATIONS = 20
 """Recent durations kept per model: enough to see the spread (and a model whose jobs take
 either ~5 s or ~60 s keeps both), few enough to follow drift within a day's work."""
+NEAR_SHARE = 0.05
+"""A run time within this share of a known one tells a waiting job nothing new."""
 MAX_DURATION_SECONDS = 3600.0
 """Longer "durations" in the ledger are jobs checked long after they ended, not run times."""
 
@@ -51,10 +53,14 @@ class ModelDurations:
         return statistics.median(self._seconds) if self._seconds else None
 
     def add(self, seconds: float) -> None:
+        """Note one more run time; waiting jobs replan only when it is news (no known
+        duration within 5 %): 100 jobs ending together wake each other a few times, not
+        100 x 100."""
         if not 0 < seconds <= MAX_DURATION_SECONDS:
             return
+        news = all(abs(known - seconds) > NEAR_SHARE * seconds for known in self._seconds)
         self._seconds.append(seconds)
-        if self._changed is not None:
+        if news and self._changed is not None:
             self._changed.set()
             self._changed = None
 

@@ -300,6 +300,12 @@ def build_server(
         async def progress(value: float, total: float | None, message: str) -> None:
             await ctx.report_progress(value, total, message)
 
+        async def record(seen: Prediction) -> None:
+            # the ledger needs the end (outputs, error); created -> queued -> processing
+            # would each cost a synced write and change nothing it shows
+            if seen.state != "processing":
+                await app.book.update(seen)
+
         durations = await app.durations_of(model)
         outcome = await wait_for_prediction(
             lambda: app.client.get_prediction(prediction.id),
@@ -311,7 +317,7 @@ def build_server(
             estimate=durations.estimate(),
             initial=prediction,
             stop=app.stopping,
-            on_update=app.book.update,
+            on_update=record,
             origin=origin,
             durations=durations,
         )

@@ -110,3 +110,13 @@ async def test_adding_a_duration_wakes_whoever_waits_for_one() -> None:
     with anyio.fail_after(1):
         await changed.wait()
     assert durations.changed() is not changed
+
+
+def test_a_duration_close_to_a_known_one_wakes_nobody() -> None:
+    durations = ModelDurations()
+    durations.add(10.0)
+    changed = durations.changed()
+    durations.add(10.3)  # within 5 %: the schedules would barely move
+    assert not changed.is_set() and durations.durations() == [10.0, 10.3]
+    durations.add(12.0)
+    assert changed.is_set()
