@@ -15,9 +15,9 @@ When to poll (`PollSchedule.next_poll`) comes from how long this model's recent 
   minutes, and a ramp of quick polls would only be spent on them;
 - before the expected end: guard polls, evenly spread, at most `maximum` apart (a job
   that fails early is still seen within `maximum`);
-- where recent jobs ended (a window from the shortest to the longest of a group of close
-  durations, plus `margin`): polls at most `initial` apart, so a job ending there is seen
-  within `initial` seconds (half that on average);
+- where recent jobs ended (a window from the shortest to the longest of a group of
+  durations within 25 % of each other, plus `margin`): polls at most `initial` apart,
+  so a job ending there is seen within `initial` seconds (half that on average);
 - just past a window (by up to 10 % of its end, at least `initial`): a slow job of that
   kind: back off again from `initial` by `factor`; further past it, a job of another
   kind: guard polls again (up to the next window, or every `maximum` seconds).
@@ -47,6 +47,8 @@ __all__ = ["PollSchedule", "ProgressFn", "WaitOutcome", "progress_message", "wai
 
 logger = logging.getLogger(__name__)
 
+WINDOW_GAP_SHARE = 0.25
+"""Two recent durations closer than this share of the shorter belong to one window."""
 OVERRUN_SHARE = 0.1
 """Past an expected end by less than this share of it (or `initial`), the job is taken
 for a slow one of the same kind and polled with a back-off from `initial`."""
@@ -76,11 +78,14 @@ class PollSchedule:
         return min(self.maximum, self.initial + (self.factor - 1) * max(0.0, since))
 
     def windows(self, expected: Iterable[float]) -> list[tuple[float, float]]:
-        """Where jobs are expected to end: recent durations no more than `maximum` apart
-        form one window, from the shortest to the longest (+ `margin`)."""
+        """Where jobs are expected to end: recent durations close together (no more than a
+        quarter of the shorter, or `initial`, apart: run times scatter in proportion to
+        their length) form one window, from the shortest to the longest (+ `margin`)."""
         windows: list[tuple[float, float]] = []
         for end in sorted(e + self.margin for e in expected if e >= 0):
-            if windows and end - windows[-1][1] <= self.maximum:
+            if windows and end - windows[-1][1] <= max(
+                self.initial, WINDOW_GAP_SHARE * windows[-1][1]
+            ):
                 windows[-1] = (windows[-1][0], end)
             else:
                 windows.append((end, end))

@@ -6,7 +6,7 @@ completion time is the moment its scripted outcome falls due (`Job.outcome(...).
 the same `time.monotonic()` this process reads when the tool call returns). The polls are
 the `GET /prediction/{id}` requests the simulator recorded for that job.
 
-Jobs of 5 s, 20 s and 60 s (5 of each; `--quick`: 3 of 4 s, 8 s, 16 s), each duration
+Jobs of 5 s, 20 s and 60 s (5 of each; `--quick`: 3 of 8 s and 24 s), each duration
 scattered by up to ±10 % (seeded) so no two jobs take exactly the same time, all on the
 default model and all at once, through one stdio server with a progress token and a wait
 budget above the longest job. Two rounds on the same server:
@@ -135,7 +135,7 @@ def _round(jobs: list[JobRun], label: str) -> tuple[list[Measurement], dict[str,
 
 
 async def _measure(quick: bool) -> list[Measurement]:
-    nominals = (4.0, 8.0, 16.0) if quick else (5.0, 20.0, 60.0)
+    nominals = (8.0, 24.0) if quick else (5.0, 20.0, 60.0)
     per_class = 3 if quick else 5
     rng = random.Random(7)
     state = SimulatorState(balance_usd=10_000.0)

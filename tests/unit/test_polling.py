@@ -401,3 +401,11 @@ async def test_a_wait_without_progress_sink_does_not_spin() -> None:
     )
     assert outcome.timed_out
     assert reads < 100  # a few per poll; a spinning heartbeat reads it tens of thousands
+
+
+def test_run_times_far_apart_for_their_length_make_separate_windows() -> None:
+    schedule = PollSchedule(1.0, 5.0, 1.5, margin=0.1)
+    # 4 s and 8 s jobs are two kinds: no dense polls from 4 s to 8 s
+    assert schedule.windows([4.0, 8.0]) == [(4.1, 4.1), (8.1, 8.1)]
+    # a scatter of 54-66 s is one kind: one window across it
+    assert schedule.windows([54.0, 58.0, 62.0, 66.0]) == [(54.1, 66.1)]
