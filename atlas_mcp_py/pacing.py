@@ -4,9 +4,11 @@ after a 429.
 `InFlightLimit` hands out at most N slots, first come first served; the submitter holds
 one while a generate request is sent (frame uploads and the POST), not while the job
 runs: a waiting job costs Atlas a poll every few seconds, and a 429 slows every request
-anyway (below). A call that has to wait is told how many are ahead of it (on every
-change and at least every `heartbeat` seconds), so the tool can send "queued locally,
-2 ahead" as progress instead of failing.
+anyway (below). A call that has to wait is told how many are ahead of it (when its place
+changes, at most once per `report_every` seconds, and at least every `heartbeat`
+seconds), so the tool can send "queued locally, 2 ahead" as progress instead of failing.
+The throttle matters with many calls: a queue of 100 moves 100 times, and telling every
+waiter each move was most of the server's progress notifications.
 
 `CooldownTransport` wraps the HTTP transport every Atlas request goes through. A 429
 from a host starts a cooldown for that host (its `Retry-After`, else a backoff that
@@ -19,6 +21,7 @@ so a generate POST that waits is still provably unsent.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 QueueFn = Callable[[int], Awaitable[None]]
 """Called with the number of calls ahead while a call waits for a slot."""
 
+QUEUE_REPORT_EVERY_SECONDS = 1.0
+"""A waiter hears of a new place in the queue at most this often."""
 COOLDOWN_BASE_SECONDS = 1.0
 COOLDOWN_CAP_SECONDS = 30.0
 
@@ -49,11 +54,20 @@ class _Waiter:
 class InFlightLimit:
     """At most `limit` holders at once; the others wait in arrival order."""
 
-    def __init__(self, limit: int, *, heartbeat: float = 5.0) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        heartbeat: float = 5.0,
+        report_every: float = QUEUE_REPORT_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self.heartbeat = heartbeat
+        self.report_every = report_every
+        self._clock = clock
         self._holders = 0
         self._queue: deque[_Waiter] = deque()
         self._changed = anyio.Event()
@@ -94,19 +108,29 @@ class InFlightLimit:
         self._queue.append(me)
         self._notify()
         told: int | None = None
+        told_at = -math.inf
         try:
             while not me.granted.is_set():
                 ahead = self._queue.index(me)
+                now = self._clock()
                 if on_wait is not None and ahead != told:  # a new place, or a heartbeat
-                    told = ahead
-                    await on_wait(ahead)
-                    if me.granted.is_set():
-                        break
+                    if told is None or now - told_at >= self.report_every:
+                        told, told_at = ahead, now
+                        await on_wait(ahead)
+                        continue
+                    # told too recently: sleep until due, woken only by the slot itself,
+                    # not by every move of the queue (100 waiters x 100 moves)
+                    with anyio.move_on_after(told_at + self.report_every - now):
+                        await me.granted.wait()
+                    continue
                 changed = self._changed  # no await since the check: no change is missed
-                with anyio.move_on_after(self.heartbeat) as beat:
-                    await changed.wait()
-                if beat.cancelled_caught:
-                    told = None
+                if on_wait is None:
+                    await me.granted.wait()  # nobody to tell: wait for the slot only
+                else:
+                    with anyio.move_on_after(max(0.0, told_at + self.heartbeat - now)):
+                        await changed.wait()
+                    if self._clock() - told_at >= self.heartbeat:
+                        told = None
         except BaseException:
             if me.granted.is_set():
                 release()  # granted while being cancelled: pass it on

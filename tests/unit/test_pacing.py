@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_calls_beyond_the_limit_wait_in_arrival_order_and_hear_their_place() -> None:
-    limit = InFlightLimit(2, heartbeat=10)
+    limit = InFlightLimit(2, heartbeat=10, report_every=0)
     order: list[str] = []
     heard: dict[str, list[int]] = {"c": [], "d": []}
     releases = [await limit.acquire(), await limit.acquire()]
@@ -42,6 +42,57 @@ async def test_calls_beyond_the_limit_wait_in_arrival_order_and_hear_their_place
     assert heard["c"] == [0]
     assert heard["d"][0] == 1 and heard["d"][-1] == 0  # moved up when c got its slot
     assert limit.in_flight == 0 and limit.waiting == 0
+
+
+async def test_a_long_queue_moving_fast_tells_each_waiter_its_place_once() -> None:
+    limit = InFlightLimit(1, heartbeat=60, report_every=60)
+    release = await limit.acquire()
+    heard: dict[int, list[int]] = {n: [] for n in range(5)}
+
+    async def queued(n: int) -> None:
+        async def on_wait(ahead: int) -> None:
+            heard[n].append(ahead)
+
+        (await limit.acquire(on_wait))()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for n in range(5):
+                tg.start_soon(queued, n)
+                await anyio.wait_all_tasks_blocked()
+            assert limit.waiting == 5
+            release()  # the queue drains at once: every place changes four times at most
+    assert heard == {n: [n] for n in range(5)}
+
+
+async def test_a_new_place_heard_too_soon_is_told_when_due_without_another_move() -> None:
+    limit = InFlightLimit(1, heartbeat=60, report_every=0.05)
+    release = await limit.acquire()
+    heard: list[int] = []
+    told_again = anyio.Event()
+
+    async def on_wait(ahead: int) -> None:
+        heard.append(ahead)
+        if len(heard) == 2:
+            told_again.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(limit.acquire)  # first in line, keeps its slot
+            await anyio.wait_all_tasks_blocked()
+            second = anyio.CancelScope()
+
+            async def waits() -> None:
+                with second:
+                    await limit.acquire(on_wait)
+
+            tg.start_soon(waits)
+            await anyio.wait_all_tasks_blocked()
+            release()  # the first gets the slot: the second is now 0 ahead
+            await told_again.wait()  # no other move happens: the throttle itself told it
+            assert heard == [1, 0]
+            second.cancel()
+            tg.cancel_scope.cancel()
 
 
 async def test_a_waiter_is_told_its_place_again_every_heartbeat() -> None:
