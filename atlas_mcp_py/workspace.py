@@ -41,6 +41,7 @@ from atlas_mcp_py.results import JobResult
 
 __all__ = [
     "file_link",
+    "human_size",
     "local_frames",
     "open_sources",
     "plan_destination",
@@ -122,6 +123,14 @@ async def request_roots(
     return cached if cached is not None else fallback
 
 
+def human_size(size: int) -> str:
+    """1.2 GB, 3.4 MB, 56 kB or 789 bytes (never "0.0 MB" for a small file)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes"
+
+
 def upload_progress(ctx: Context[Any], filename: str) -> ProgressFn:
     """Progress notifications for an upload: bytes sent of the total, at most twice a
     second, and always the last one (a no-op when the caller sent no progress token)."""
@@ -134,7 +143,7 @@ def upload_progress(ctx: Context[Any], filename: str) -> ProgressFn:
             return
         last = now
         percent = sent * 100 // size if size else 100
-        message = f"Uploading {filename}: {percent}% of {size / 1e6:.1f} MB"
+        message = f"Uploading {filename}: {percent}% of {human_size(size)}"
         await ctx.report_progress(sent, size, message)
 
     return report

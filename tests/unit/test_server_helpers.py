@@ -101,3 +101,19 @@ def test_elapsed_since_reads_iso_and_unix_timestamps() -> None:
     assert elapsed_since(str(now.timestamp() - 30), now) == 30.0
     assert elapsed_since("yesterday", now) is None
     assert elapsed_since(None, now) is None
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (789, "789 bytes"),
+        (56_000, "56 kB"),
+        (3_400_000, "3.4 MB"),
+        (1_200_000_000, "1.2 GB"),
+    ],
+)
+def test_upload_progress_sizes_read_well_for_small_and_large_files(size: int, text: str) -> None:
+    from atlas_mcp_py.workspace import human_size
+
+    assert human_size(size) == text
