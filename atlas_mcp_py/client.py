@@ -12,6 +12,7 @@ import logging
 import random
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import IO, Any, Literal
@@ -56,25 +57,51 @@ ProgressFn = Callable[[int, int], Awaitable[None]]
 
 
 class LazyHTTPTransport(httpx2.AsyncBaseTransport):
-    """`httpx2.AsyncHTTPTransport(**options)`, built when the first request is sent.
+    """`httpx2.AsyncHTTPTransport(**options)`, built when the first request is sent, and
+    one more per proxy when `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` name one (`NO_PROXY`
+    respected, per request: Atlas and the CDN a video is saved from may differ).
 
     Building one imports httpcore2 and loads the TLS trust store into an SSL context
     (60-100 ms on a small machine). A server starts with every IDE session, and many
     sessions never call a tool, so the first request pays that instead of every start.
+    Other variables httpx would read (`.netrc`, `SSL_CERT_FILE`) are not used: no stray
+    credentials are ever attached to a request.
     """
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._inner: httpx2.AsyncHTTPTransport | None = None
+    def __init__(self, *, proxies: Mapping[str, str] | None = None, **options: Any) -> None:
+        """`proxies`: scheme -> proxy URL plus an optional "no" list, as
+        `urllib.request.getproxies_environment()` gives (the default)."""
+        self._options = {**options, "trust_env": False}
+        self._proxies = dict(proxies) if proxies is not None else None
+        self._inner: dict[str, httpx2.AsyncHTTPTransport] = {}
+
+    def proxy_for(self, url: httpx2.URL) -> str | None:
+        """The proxy a request to `url` goes through, or None for a direct connection."""
+        if self._proxies is None:
+            self._proxies = urllib.request.getproxies_environment()
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        # CPython's NO_PROXY matcher (suffixes, "*", host:port), the one urllib uses;
+        # typeshed does not list it
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not proxy or bypass(url.host, self._proxies):
+            return None
+        if not proxy.startswith(("http://", "https://")):
+            if "://" not in proxy:
+                return f"http://{proxy}"  # "proxy.corp:3128", as curl reads it
+            logger.warning("only http(s) proxies are supported; connecting directly")
+            return None
+        return proxy
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if self._inner is None:  # no await before the assignment: built once
-            self._inner = httpx2.AsyncHTTPTransport(**self._options)
-        return await self._inner.handle_async_request(request)
+        proxy = self.proxy_for(request.url)
+        key = proxy or ""
+        if key not in self._inner:  # no await before the assignment: built once
+            self._inner[key] = httpx2.AsyncHTTPTransport(proxy=proxy, **self._options)
+        return await self._inner[key].handle_async_request(request)
 
     async def aclose(self) -> None:
-        if self._inner is not None:
-            await self._inner.aclose()
+        for inner in self._inner.values():
+            await inner.aclose()
 
 
 class AtlasClient:
@@ -98,7 +125,7 @@ class AtlasClient:
         self._rand = rand
         self._clock = clock
         self._http = httpx2.AsyncClient(
-            transport=transport or LazyHTTPTransport(trust_env=False),
+            transport=transport or LazyHTTPTransport(),
             timeout=httpx2.Timeout(
                 connect=settings.connect_timeout,
                 read=settings.read_timeout,

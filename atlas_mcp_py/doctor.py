@@ -226,8 +226,8 @@ async def _check_api(settings: Settings) -> tuple[Check, Check]:
 
 
 _NET_FIX = (
-    "check the network and ATLASCLOUD_BASE_URL; the server connects directly "
-    "(HTTP(S)_PROXY variables are not used)"
+    "check the network and ATLASCLOUD_BASE_URL; behind a proxy, set HTTPS_PROXY "
+    "(NO_PROXY for hosts to reach directly)"
 )
 
 

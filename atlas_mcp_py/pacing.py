@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import anyio
 import httpx2
 
-from atlas_mcp_py.client import parse_retry_after
+from atlas_mcp_py.client import LazyHTTPTransport, parse_retry_after
 
 __all__ = ["Cooldown", "CooldownTransport", "InFlightLimit", "QueueFn", "paced_transport"]
 
@@ -213,6 +213,6 @@ class CooldownTransport(httpx2.AsyncBaseTransport):
 
 
 def paced_transport(inner: httpx2.AsyncBaseTransport | None = None) -> CooldownTransport:
-    """The transport of a server's AtlasClient: `inner` (default: a plain HTTP transport
-    as httpx2 would build it, environment proxies ignored) behind a fresh cooldown."""
-    return CooldownTransport(inner or httpx2.AsyncHTTPTransport(trust_env=False), Cooldown())
+    """The transport of a server's AtlasClient: `inner` (default: the client's own lazily
+    built transport, environment proxies honoured) behind a fresh cooldown."""
+    return CooldownTransport(inner or LazyHTTPTransport(), Cooldown())

@@ -192,7 +192,7 @@ def build_server(
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         book = await JobBook.open(Ledger.default_path(settings.resolved_state_dir))
         try:
-            inner = transport or LazyHTTPTransport(trust_env=False)  # built on first request
+            inner = transport or LazyHTTPTransport()  # built on first request
             async with AtlasClient(settings, transport=paced_transport(inner)) as client:
                 app = AppState(
                     settings=settings,

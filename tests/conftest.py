@@ -1,3 +1,4 @@
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -6,6 +7,13 @@ from helpers import PNG
 
 import atlas_mcp_py.config
 from atlas_mcp_py.simulator import SimulatorServer, SimulatorState
+
+# The server honours HTTP(S)_PROXY; the simulator is on loopback, never behind a proxy a
+# CI machine may set (subprocesses inherit this too).
+os.environ["NO_PROXY"] = ",".join(
+    filter(None, ["127.0.0.1", "localhost", os.environ.get("NO_PROXY", "")])
+)
+os.environ.pop("no_proxy", None)
 
 
 @pytest.fixture
