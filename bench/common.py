@@ -149,14 +149,14 @@ class RunningServer:
 
 @asynccontextmanager
 async def stdio_server(
-    env: Mapping[str, str], read_timeout_seconds: float = 600
+    env: Mapping[str, str], read_timeout_seconds: float = 600, module: str = "atlas_mcp_py"
 ) -> AsyncIterator[RunningServer]:
-    """`python -m atlas_mcp_py` over stdio through the SDK client; its pid via `exec`."""
+    """`python -m <module>` over stdio through the SDK client; its pid via `exec`."""
     with tempfile.TemporaryDirectory(prefix="atlas-bench-pid-") as tmp:
         pidfile = Path(tmp) / "server.pid"
         params = StdioServerParameters(
             command="/bin/sh",
-            args=["-c", f'echo $$ > "{pidfile}"; exec "{sys.executable}" -m atlas_mcp_py'],
+            args=["-c", f'echo $$ > "{pidfile}"; exec "{sys.executable}" -m {module}'],
             env=dict(env),
         )
         async with Client(params, read_timeout_seconds=read_timeout_seconds) as client:

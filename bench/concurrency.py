@@ -10,7 +10,11 @@ token and a simulated 10 s job (`--quick`: 5 s), are sent at once. Measured:
 - wall time from sending the first call to the last result, against one job's time;
 - the server's peak RSS (`VmHWM` in /proc, the whole life of the process);
 - the server's CPU time (user + system, /proc) spent during the burst, as a share of the
-  burst's wall time.
+  burst's wall time;
+- the same share for the floor (`bench/sdk_floor.py`): a trivial server on the same SDK
+  whose tool only sleeps out the job, sends as many progress notifications and makes as
+  many HTTP requests per call as ours did, with the same 100 calls at once. What our
+  server spends above it is ours to cut; the floor itself is the SDK's and httpx2's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import anyio
 
 from atlas_mcp_py.simulator import SimulatorServer, SimulatorState
 from bench.common import (
+    REPO,
     Measurement,
     cpu_seconds,
     median,
@@ -79,8 +84,12 @@ async def _measure(quick: bool) -> list[Measurement]:
                 wall = max(returned) - started
                 cpu = cpu_seconds(server.pid) - cpu_before
                 peak_mb = peak_rss_mib(server.pid) * MB_PER_MIB
-    polls = state.count("prediction")
-    posts = state.count("generate")
+            polls = state.count("prediction")
+            posts = state.count("generate")
+            requests_per_call = round(polls / calls) + 1  # the polls and the POST
+            notes = int(median(progress))
+            floor = await _floor(sim.base_url, env, calls, job_seconds, notes, requests_per_call)
+            bare = await _floor(sim.base_url, env, calls, job_seconds, notes, 0)
     state.close()
     completed = sum(1 for s in statuses if s == "completed")
     ratio = wall / job_seconds
@@ -125,7 +134,63 @@ async def _measure(quick: bool) -> list[Measurement]:
             cpu_share < 5,
             {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2)},
         ),
+        Measurement(
+            NAME,
+            "floor: bare SDK + httpx2 server",
+            round(floor["cpu_share"], 2),
+            "%",
+            None,
+            None,
+            floor,
+        ),
+        Measurement(
+            NAME,
+            "floor without HTTP: SDK only",
+            round(bare["cpu_share"], 2),
+            "%",
+            None,
+            None,
+            bare,
+        ),
     ]
+
+
+async def _floor(
+    base_url: str,
+    env: dict[str, str],
+    calls: int,
+    job_seconds: float,
+    notifications: int,
+    requests: int,
+) -> dict[str, float]:
+    """CPU share of the trivial server (bench/sdk_floor.py) under the same burst."""
+    floor_env = {**env, "FLOOR_HTTP_URL": f"{base_url}/api/v1/models", "PYTHONPATH": str(REPO)}
+    async with stdio_server(floor_env, module="bench.sdk_floor") as server:
+        args = {"seconds": job_seconds, "notifications": notifications, "requests": requests}
+        await server.client.call_tool("job", {**args, "seconds": 0.1})  # warm up
+        cpu_before = cpu_seconds(server.pid)
+        started = time.monotonic()
+
+        async def one() -> None:
+            async def on_progress(value: float, total: float | None, msg: Any) -> None:
+                pass
+
+            result = await server.client.call_tool("job", args, progress_callback=on_progress)
+            if result.is_error:
+                raise RuntimeError(f"the floor server failed: {result.content}")
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(calls):
+                tg.start_soon(one)
+        wall = time.monotonic() - started
+        cpu = cpu_seconds(server.pid) - cpu_before
+    return {
+        "cpu_share": round(100 * cpu / wall, 2),
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "notifications_per_call": notifications,
+        "requests_per_call": requests,
+    }
 
 
 def run(quick: bool) -> list[Measurement]:
