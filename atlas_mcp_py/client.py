@@ -61,6 +61,11 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     one more per proxy when `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` name one (`NO_PROXY`
     respected, per request: Atlas and the CDN a video is saved from may differ).
 
+    POSTs (a billed generate, an upload) always go on a new connection, closed after: a
+    kept-alive connection the server closes while the request is on its way ends in "no
+    answer", and for a billed POST that means "outcome unknown" though nothing arrived.
+    GETs reuse connections (a poll that meets that race is simply retried).
+
     Building one imports httpcore2 and loads the TLS trust store into an SSL context
     (60-100 ms on a small machine). A server starts with every IDE session, and many
     sessions never call a tool, so the first request pays that instead of every start.
@@ -94,9 +99,13 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         proxy = self.proxy_for(request.url)
-        key = proxy or ""
+        fresh = request.method == "POST"
+        key = f"{'fresh' if fresh else 'pooled'} {proxy or ''}"
         if key not in self._inner:  # no await before the assignment: built once
-            self._inner[key] = httpx2.AsyncHTTPTransport(proxy=proxy, **self._options)
+            options = dict(self._options)
+            if fresh:
+                options["limits"] = httpx2.Limits(max_keepalive_connections=0)
+            self._inner[key] = httpx2.AsyncHTTPTransport(proxy=proxy, **options)
         return await self._inner[key].handle_async_request(request)
 
     async def aclose(self) -> None:

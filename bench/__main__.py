@@ -4,6 +4,7 @@ write the figures and the machine to a JSON file.
     .venv/bin/python -m bench                  # everything (a few minutes)
     .venv/bin/python -m bench --quick          # fewer repetitions, smaller files
     .venv/bin/python -m bench --only startup --only calls
+    .venv/bin/python -m bench --markdown bench/results.json   # the table for the README
 """
 
 from __future__ import annotations
@@ -43,6 +44,25 @@ def table(results: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The figures of a results file as a Markdown table, headed by the machine."""
+    m = report["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Python {m['python']}, mcp {m['mcp']}, commit {m['commit']}"
+        + (" (--quick)" if report.get("quick") else "")
+        + ":",
+        "",
+        "| bench | measure | value | target | met |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        met = "" if r["ok"] is None else ("yes" if r["ok"] else "**no**")
+        value = _fmt(r["value"], r["unit"])
+        lines.append(f"| {r['bench']} | {r['name']} | {value} | {r['target'] or ''} | {met} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller inputs")
@@ -50,7 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", metavar="NAME", help=f"run only these ({', '.join(BENCHES)})"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="JSON",
+        help="print an earlier results file as a Markdown table (runs nothing)",
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     chosen = args.only or BENCHES
     unknown = [name for name in chosen if name not in BENCHES]
     if unknown:

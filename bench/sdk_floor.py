@@ -10,6 +10,7 @@ makes the same number of HTTP requests (httpx2, to the simulator), then returns.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -39,4 +40,6 @@ def build() -> MCPServer[Any]:
 
 
 if __name__ == "__main__":
-    build().run()
+    server = build()
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request is noise
+    server.run()
