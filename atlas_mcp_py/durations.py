@@ -11,12 +11,11 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
 
-from atlas_mcp_py.models import Prediction
+from atlas_mcp_py.models import Prediction, unix_seconds
 
 if TYPE_CHECKING:
     from atlas_mcp_py.job_records import JobRecord
@@ -129,24 +128,8 @@ def durations_from_ledger(
 
 def run_time(prediction: Prediction) -> float | None:
     """Seconds from creation to completion by Atlas's own timestamps, when both parse."""
-    created, completed = _unix(prediction.created_at), _unix(prediction.completed_at)
+    created, completed = unix_seconds(prediction.created_at), unix_seconds(prediction.completed_at)
     if created is None or completed is None:
         return None
     seconds = completed - created
     return seconds if 0 < seconds <= MAX_DURATION_SECONDS else None
-
-
-def _unix(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()

@@ -8,6 +8,7 @@ outputs as strings or `{url}` objects, any status name.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +30,7 @@ __all__ = [
     "parse_models",
     "parse_prediction",
     "parse_upload",
+    "unix_seconds",
     "unwrap",
 ]
 
@@ -314,3 +316,20 @@ def parse_history(body: Any) -> list[HistoryItem]:
             )
         )
     return rows
+
+
+def unix_seconds(value: str | None) -> float | None:
+    """An Atlas timestamp (unix seconds, or ISO-8601; naive means UTC) as unix seconds."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

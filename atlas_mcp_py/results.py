@@ -26,7 +26,7 @@ from atlas_mcp_py.errors import (
     ServerError,
     UploadSourceError,
 )
-from atlas_mcp_py.models import ModelInfo, Prediction
+from atlas_mcp_py.models import ModelInfo, Prediction, unix_seconds
 
 __all__ = [
     "JobResult",
@@ -95,18 +95,10 @@ def trim(text: str, limit: int = ERROR_CHARS) -> str:
 
 def elapsed_since(created_at: str | None, now: datetime | None = None) -> float | None:
     """Seconds since an ISO-8601 or unix-seconds timestamp from Atlas, if parseable."""
-    if not created_at:
+    when = unix_seconds(created_at)
+    if when is None:
         return None
-    try:
-        when = datetime.fromtimestamp(float(created_at), tz=UTC)
-    except ValueError:
-        try:
-            when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    seconds = (now or datetime.now(UTC)).timestamp() - when
     return round(seconds, 1) if seconds >= 0 else None
 
 

@@ -8,10 +8,13 @@ way (a top-level module next to conftest.py).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 from mcp.types import CallToolResult
 
 from atlas_mcp_py.config import Settings
@@ -68,3 +71,27 @@ async def assert_polling_stopped(sim: SimulatorServer, prediction_id: str, inter
     await anyio.sleep(10 * interval)  # ten poll intervals: a live wait would poll again
     assert sim.state.count("prediction", prediction_id) == count
     return count
+
+
+async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+    """Copy `source` to `sink` until either end closes, then close `sink`'s side."""
+    try:
+        async for chunk in source:
+            await sink.send(chunk)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass
+    finally:
+        await sink.aclose()
+
+
+@asynccontextmanager
+async def tcp_server(
+    handle: Callable[[anyio.abc.SocketStream], Awaitable[None]],
+) -> AsyncIterator[int]:
+    """A TCP server on 127.0.0.1 (a free port, yielded) calling `handle` per connection."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield port
+        tg.cancel_scope.cancel()

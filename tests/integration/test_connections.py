@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 import pytest
-from helpers import simulator_settings
+from helpers import pipe, simulator_settings, tcp_server
 
 from atlas_mcp_py.client import AtlasClient, LazyHTTPTransport
 from atlas_mcp_py.simulator import SimulatorServer
@@ -23,15 +23,6 @@ async def counting_relay(port: int) -> AsyncIterator[tuple[str, list[int]]]:
     """Relays TCP to 127.0.0.1:`port`; `accepted[0]` counts the connections made to it."""
     accepted = [0]
 
-    async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
-        try:
-            async for chunk in source:
-                await sink.send(chunk)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass
-        finally:
-            await sink.aclose()
-
     async def handle(client: anyio.abc.SocketStream) -> None:
         accepted[0] += 1
         async with (
@@ -42,12 +33,8 @@ async def counting_relay(port: int) -> AsyncIterator[tuple[str, list[int]]]:
             tg.start_soon(pipe, client, upstream)
             await pipe(upstream, client)
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    relay_port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
+    async with tcp_server(handle) as relay_port:
         yield f"http://127.0.0.1:{relay_port}", accepted
-        tg.cancel_scope.cancel()
 
 
 async def test_each_billed_post_opens_its_own_connection_and_polls_share_one(

@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import httpx2
 import pytest
-from helpers import simulator_settings
+from helpers import pipe, simulator_settings, tcp_server
 
 from atlas_mcp_py.client import AtlasClient, LazyHTTPTransport
 from atlas_mcp_py.simulator import SimulatorServer
@@ -23,13 +23,6 @@ async def forward_proxy() -> AsyncIterator[tuple[str, list[str]]]:
     """A plain-HTTP forward proxy: takes absolute-form requests, records their URLs,
     sends them on in origin form with `Connection: close`, pipes the answer back."""
     seen: list[str] = []
-
-    async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
-        try:
-            async for chunk in source:
-                await sink.send(chunk)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass
 
     async def handle(client: anyio.abc.SocketStream) -> None:
         async with client:
@@ -53,12 +46,8 @@ async def forward_proxy() -> AsyncIterator[tuple[str, list[str]]]:
                     await pipe(upstream, client)
                     tg.cancel_scope.cancel()
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
+    async with tcp_server(handle) as port:
         yield f"http://127.0.0.1:{port}", seen
-        tg.cancel_scope.cancel()
 
 
 async def test_requests_go_through_the_proxy_the_environment_names(
