@@ -23,7 +23,7 @@ from mcp.types import Tool as MCPTool
 from pydantic import Field
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.client import AtlasClient, LazyHTTPTransport
+from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Settings
 from atlas_mcp_py.downloads import SavePlan, save_job_result
 from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
@@ -192,8 +192,8 @@ def build_server(
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         book = await JobBook.open(Ledger.default_path(settings.resolved_state_dir))
         try:
-            inner = transport or LazyHTTPTransport()  # built on first request
-            async with AtlasClient(settings, transport=paced_transport(inner)) as client:
+            # default: the HTTP stack is built by the first request, not at start-up
+            async with AtlasClient(settings, transport=paced_transport(transport)) as client:
                 app = AppState(
                     settings=settings,
                     client=client,
