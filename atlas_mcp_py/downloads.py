@@ -34,7 +34,13 @@ from urllib.parse import urljoin, urlsplit
 import anyio.to_thread
 import httpx2
 
-from atlas_mcp_py.files import AllowedRoots, FileRefused, hidden_component
+from atlas_mcp_py.files import (
+    AllowedRoots,
+    FileRefused,
+    hidden_component,
+    open_directory,
+    real_path,
+)
 from atlas_mcp_py.media import describe_head, sniff_video
 from atlas_mcp_py.results import JobResult
 
@@ -54,8 +60,8 @@ MAX_REDIRECTS = 3
 VIDEO_EXTENSIONS = {".mp4": "video/mp4", ".webm": "video/webm"}
 _SNIFF_BYTES = 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _NO_HARD_LINKS = frozenset(
     {errno.EPERM, errno.EXDEV, errno.EMLINK, getattr(errno, "ENOTSUP", -1), errno.EOPNOTSUPP}
@@ -126,7 +132,7 @@ def plan_save(roots: AllowedRoots, save_to: str, *, overwrite: bool = False) -> 
     directory, name = (candidate, None) if is_dir else (candidate.parent, candidate.name)
     if name is not None and name in (".", ".."):
         raise FileRefused(f"{save_to!r} does not name a file")
-    real = Path(os.path.realpath(directory))
+    real = real_path(directory)
     root = roots.root_of(real)
     if root is None:
         raise FileRefused(
@@ -162,7 +168,7 @@ def _final_name(plan: SavePlan, stem: str, extension: str) -> str:
 def _directory(plan: SavePlan) -> Iterator[int]:
     """A descriptor of the plan's directory, walked from the root without following
     symlinks; directories it had to create are removed again if the block fails."""
-    fd = os.open(plan.root, _DIR_FLAGS)
+    fd = open_directory(plan.root, ())
     created: list[tuple[int, str]] = []
     opened = [fd]
     try:
@@ -173,7 +179,7 @@ def _directory(plan: SavePlan) -> Iterator[int]:
             except FileExistsError:
                 pass
             try:
-                fd = os.open(part, _DIR_FLAGS | _NOFOLLOW, dir_fd=fd)
+                fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise FileRefused(

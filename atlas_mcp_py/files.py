@@ -6,16 +6,26 @@ upload passes these checks, in this order, before any network request:
 1. the path resolves (symlinks followed) to a real path inside an allowed root, compared
    component by component (`/root-evil` is not inside `/root`), never by string prefix;
 2. no component below the root is hidden (`.ssh`, `.env`, `.git`, ...);
-3. the real path is opened with `O_NOFOLLOW | O_NONBLOCK` (a symlink swapped in fails, a
-   FIFO cannot block the open); `fstat` must say regular file with the same device and
-   inode as the checked path: everything after streams from that descriptor;
+3. the file is reached from the root's directory descriptor one component of the real
+   path at a time, each opened with `O_NOFOLLOW` (`O_DIRECTORY` for directories) relative
+   to the one before (`dir_fd`): the path is never resolved by name again, so a directory
+   swapped for a symlink after step 1 fails the walk instead of leading outside. The file
+   is opened `O_NOFOLLOW | O_NONBLOCK` (a FIFO cannot block the open); `fstat` must say
+   regular file, one hard link (a hard link into the workspace would expose a file from
+   outside), and the same device and inode as the checked path: everything after
+   streams from that descriptor;
 4. the leading bytes are an image, video or audio format matching the extension
    (`media.media_type_for`);
 5. the size is within the cap; the client then streams exactly that many bytes and fails
    if the file grows or shrinks meanwhile.
 
-`check_upload_path` does 1-2 and an `lstat`; `open_upload_source` does 3-5. They are
-separate so the race (a file swapped between check and open) can be tested.
+`check_upload_path` does 1-2 and a walk to `lstat` the file; `open_upload_source` does
+3-5. They are separate so the race (a file swapped between check and open) can be tested.
+Saves (`downloads.py`) walk the same way (`open_directory`).
+
+A platform without `O_NOFOLLOW`, `O_DIRECTORY` or `dir_fd` support (Windows) cannot walk
+like this: there every local path is refused (`unsupported_platform`), and the tools work
+with URLs only.
 """
 
 from __future__ import annotations
@@ -27,9 +37,11 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import anyio.to_thread
 
@@ -47,8 +59,12 @@ __all__ = [
     "frame_source",
     "hidden_component",
     "is_within",
+    "open_directory",
     "open_upload_source",
     "prepare_upload",
+    "real_path",
+    "too_broad",
+    "unsupported_platform",
     "upload_file",
 ]
 
@@ -61,10 +77,62 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_WALK_ERRORS = frozenset({errno.ELOOP, errno.ENOTDIR, getattr(errno, "EMLINK", -1)})
+"""What opening a symlink with O_NOFOLLOW (| O_DIRECTORY) raises: ELOOP on Linux and
+macOS, ENOTDIR for a non-directory, EMLINK on FreeBSD."""
+
+NO_LOCAL_FILES = (
+    "local files are not supported on this platform ({missing} missing: the server opens "
+    "files only through directory descriptors without following symlinks, which it "
+    "cannot do here); pass an https:// URL as `image` / `end_image` instead, and take the "
+    "video from `video_url` instead of `save_to`"
+)
 
 
 class FileRefused(Exception):
     """A path or file the server will not read or write; the message says why."""
+
+
+def unsupported_platform() -> str | None:
+    """Why local files cannot be opened safely here (Windows), or None where they can.
+
+    Checked on every use, not once at import, so a test can take the capabilities away.
+    """
+    missing = [name for name in ("O_NOFOLLOW", "O_DIRECTORY") if not hasattr(os, name)]
+    if not {os.open, os.stat, os.mkdir, os.rmdir, os.unlink} <= os.supports_dir_fd:
+        missing.append("dir_fd")
+    if not hasattr(os, "pread"):
+        missing.append("pread")
+    return NO_LOCAL_FILES.format(missing=", ".join(missing)) if missing else None
+
+
+def too_broad(path: Path) -> str | None:
+    """Why `path` (a real path) may not be a root taken from a client or the working
+    directory: a filesystem root or drive (`/`, `C:\\`), or the home directory or one
+    above it. None when it may be."""
+    if path == Path(path.anchor):
+        return "a filesystem root"
+    try:
+        home = Path(os.path.realpath(Path.home()))
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry
+        return None
+    if is_within(home, path):
+        return "the home directory" if home == path else "a directory holding the home directory"
+    return None
+
+
+def real_path(path: Path) -> Path:
+    """`os.path.realpath`, or `FileRefused` when a component changes while it is read."""
+    try:
+        return Path(os.path.realpath(path))
+    except OSError as exc:
+        raise FileRefused(f"{path} cannot be resolved ({exc.strerror})") from None
 
 
 def is_within(path: Path, root: Path) -> bool:
@@ -125,9 +193,20 @@ class AllowedRoots:
     roots: tuple[Path, ...]
     source: str = "configured"
     """Where they came from: "ATLAS_MCP_ROOTS", "client roots", or "working directory"."""
+    client_roots: Literal["ignore", "narrow", "replace"] = "ignore"
+    """What the roots an MCP client offers do to these: nothing (over HTTP, where they name
+    the client's machine), narrow them (stdio with ATLAS_MCP_ROOTS), or stand in for them
+    (stdio without: the working directory is only the fallback)."""
+    empty_reason: str | None = None
+    """Why there are no roots, when that is by design (HTTP without ATLAS_MCP_ROOTS)."""
 
     @classmethod
-    def from_paths(cls, paths: Iterable[Path | str], source: str) -> AllowedRoots:
+    def from_paths(
+        cls,
+        paths: Iterable[Path | str],
+        source: str,
+        client_roots: Literal["ignore", "narrow", "replace"] = "ignore",
+    ) -> AllowedRoots:
         """The existing directories among `paths`, by real path.
 
         None existing is not an error here (the server still starts); every path
@@ -138,7 +217,23 @@ class AllowedRoots:
             real = Path(os.path.realpath(Path(raw).expanduser()))
             if real.is_dir() and real not in resolved:
                 resolved.append(real)
-        return cls(tuple(resolved), source)
+        return cls(tuple(resolved), source, client_roots)
+
+    def narrowed_to(self, others: AllowedRoots) -> AllowedRoots:
+        """The parts of these roots that also lie within `others` (each root of either
+        that is inside a root of the other), in the order of `others`."""
+        kept: list[Path] = []
+        for other in others.roots:
+            for root in self.roots:
+                if is_within(other, root):
+                    inner = other
+                elif is_within(root, other):
+                    inner = root
+                else:
+                    continue
+                if inner not in kept:
+                    kept.append(inner)
+        return AllowedRoots(tuple(kept), f"{self.source} narrowed by client roots")
 
     def describe(self) -> str:
         return os.pathsep.join(str(r) for r in self.roots)
@@ -149,7 +244,12 @@ class AllowedRoots:
             raise FileRefused("the path is empty")
         if "\x00" in raw:
             raise FileRefused("the path contains a NUL byte")
+        unsupported = unsupported_platform()
+        if unsupported is not None:
+            raise FileRefused(unsupported)
         if not self.roots:
+            if self.empty_reason is not None:
+                raise FileRefused(self.empty_reason)
             raise FileRefused(
                 f"none of the allowed roots ({self.source}) is an existing directory; "
                 "fix ATLAS_MCP_ROOTS"
@@ -164,7 +264,7 @@ class AllowedRoots:
 
     def locate(self, raw: str) -> tuple[Path, Path]:
         """(real path, its root) of `raw`, or `FileRefused` when outside every root."""
-        real = Path(os.path.realpath(self.absolute(raw)))
+        real = real_path(self.absolute(raw))
         root = self.root_of(real)
         if root is None:
             raise FileRefused(
@@ -189,8 +289,56 @@ class CheckedPath:
     inode: int
 
 
+def _open_child(parent: int | None, name: str, flags: int, shown: Path) -> int:
+    """`name` opened relative to the directory descriptor `parent` (never following a
+    symlink: `flags` hold O_NOFOLLOW), or `FileRefused` saying what was in the way."""
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in _WALK_ERRORS:
+            raise FileRefused(
+                f"{shown} is a symlink or not a plain directory (it may have been swapped "
+                "after the check); nothing is read or written through a symlink"
+            ) from None
+        if exc.errno == errno.ENOENT:
+            raise FileRefused(f"{shown} does not exist") from None
+        raise FileRefused(f"{shown} cannot be opened ({exc.strerror})") from None
+
+
+def open_directory(root: Path, parts: Sequence[str]) -> int:
+    """A descriptor of `root/parts...`: the root opened as a directory, then each part
+    relative to the one before with `O_NOFOLLOW | O_DIRECTORY`; the caller closes it.
+    `FileRefused` when a part is missing, a symlink or not a directory."""
+    fd = _open_child(None, str(root), _DIR_FLAGS, root)
+    shown = root
+    try:
+        for part in parts:
+            shown = shown / part
+            child = _open_child(fd, part, _DIR_FLAGS, shown)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def _parent_of(real: Path, root: Path) -> Iterator[tuple[int, str]]:
+    """(descriptor of the directory holding `real`, reached by the walk; its name)."""
+    parts = real.parts[len(root.parts) :]
+    if not parts:
+        raise FileRefused(f"{real} is a directory, not a regular file")
+    fd = open_directory(root, parts[:-1])
+    try:
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
 def check_upload_path(roots: AllowedRoots, raw: str) -> CheckedPath:
-    """Checks 1-2 of the module docstring, then `lstat`: a regular file, or `FileRefused`."""
+    """Checks 1-2 of the module docstring, then an `lstat` at the end of the walk: a
+    regular file, or `FileRefused`."""
     real, root = roots.locate(raw)
     lexical = Path(os.path.normpath(roots.absolute(raw)))
     for path in (real, lexical):
@@ -200,12 +348,13 @@ def check_upload_path(roots: AllowedRoots, raw: str) -> CheckedPath:
                 f"{hidden!r} is a hidden name: hidden files and directories (.env, .ssh, "
                 ".git, ...) are never uploaded"
             )
-    try:
-        info = os.lstat(real)
-    except FileNotFoundError:
-        raise FileRefused(f"{real} does not exist") from None
-    except OSError as exc:
-        raise FileRefused(f"{real} cannot be read ({exc.strerror})") from None
+    with _parent_of(real, root) as (parent, name):
+        try:
+            info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            raise FileRefused(f"{real} does not exist") from None
+        except OSError as exc:
+            raise FileRefused(f"{real} cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
         raise FileRefused(f"{real} is {_kind(info.st_mode)}, not a regular file")
     return CheckedPath(raw, real, root, info.st_dev, info.st_ino)
@@ -270,23 +419,37 @@ class UploadSource:
         self.file.close()
 
 
+def _open_checked(checked: CheckedPath) -> int:
+    real = checked.real
+    with _parent_of(real, checked.root) as (parent, name):
+        try:
+            return os.open(name, _OPEN_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in _WALK_ERRORS:
+                raise FileRefused(
+                    f"{real} was replaced by a symlink after it was checked"
+                ) from None
+            if exc.errno == errno.ENOENT:
+                raise FileRefused(f"{real} disappeared after it was checked") from None
+            raise FileRefused(f"{real} cannot be opened ({exc.strerror})") from None
+
+
 def open_upload_source(checked: CheckedPath, *, max_bytes: int) -> UploadSource:
     """Checks 3-5 of the module docstring on an already checked path, or `FileRefused`."""
     real = checked.real
-    try:
-        fd = os.open(real, _OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise FileRefused(f"{real} was replaced by a symlink after it was checked") from None
-        if exc.errno == errno.ENOENT:
-            raise FileRefused(f"{real} disappeared after it was checked") from None
-        raise FileRefused(f"{real} cannot be opened ({exc.strerror})") from None
+    fd = _open_checked(checked)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused(f"{real} is {_kind(info.st_mode)}, not a regular file")
         if (info.st_dev, info.st_ino) != (checked.device, checked.inode):
             raise FileRefused(f"{real} was replaced by another file after it was checked")
+        if info.st_nlink > 1:
+            raise FileRefused(
+                f"{real.name} has {info.st_nlink} hard links: it may be a file from outside "
+                "the allowed roots linked in, so it is never uploaded; upload a copy "
+                "(`cp` makes a separate file)"
+            )
         head = os.pread(fd, HEAD_BYTES, 0)
         try:
             media, content_type = media_type_for(real.name, head)

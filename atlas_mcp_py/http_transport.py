@@ -154,6 +154,11 @@ def security_settings(
 
 def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> BearerGate:
     """The whole ASGI app: gate, health check, and the SDK's streamable HTTP app at /mcp."""
+    if not server.over_http:
+        raise ValueError(
+            "build the server with build_server(settings, over_http=True) to serve it over "
+            "HTTP: a server built for stdio would let remote clients' roots grant file access"
+        )
     token = settings.http_token.get_secret_value() if settings.http_token else None
     check_exposure(host, token)
     inner = server.streamable_http_app(
@@ -262,7 +267,7 @@ def create_uvicorn_server(
 
 def serve_http(settings: Settings, options: HttpOptions) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code. Raises `ConfigError` up front."""
-    mcp = build_server(settings)
+    mcp = build_server(settings, over_http=True)
     uv = create_uvicorn_server(mcp, settings, options)
     sock = bind_socket(options.host, options.port)
     shown = f"[{options.host}]" if ":" in options.host else options.host

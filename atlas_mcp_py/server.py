@@ -28,7 +28,7 @@ from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Set
 from atlas_mcp_py.downloads import SavePlan, save_job_result
 from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
 from atlas_mcp_py.errors import AtlasError
-from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, upload_file
+from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, too_broad, upload_file
 from atlas_mcp_py.job_tools import (
     CostApproval,
     ask_cost,
@@ -83,7 +83,7 @@ class AppState:
     settings: Settings
     client: AtlasClient
     roots: AllowedRoots
-    """ATLAS_MCP_ROOTS, else the working directory; `request_roots` may use the client's."""
+    """`default_roots`; on stdio `request_roots` narrows or replaces them by the client's."""
     book: JobBook
     """The job ledger (`book.set_local_path(id, path)` records a saved video)."""
     submitter: Submitter
@@ -104,10 +104,41 @@ class AppState:
         return self.durations.of(model)
 
 
-def default_roots(settings: Settings) -> AllowedRoots:
+NO_HTTP_ROOTS = (
+    "this server runs over HTTP without ATLAS_MCP_ROOTS, so it reads and writes no local "
+    "files (a client's roots name the client's machine, never the server's disk): set "
+    "ATLAS_MCP_ROOTS on the server to the directories it may use, or pass an https:// URL "
+    "as `image` and take the video from `video_url`"
+)
+
+
+def default_roots(settings: Settings, *, over_http: bool = False) -> AllowedRoots:
+    """The roots decided at start, and what a client's roots may do to them (see
+    `workspace.request_roots`): over HTTP only ATLAS_MCP_ROOTS, none without it; on stdio
+    ATLAS_MCP_ROOTS (narrowed by client roots), else the client's roots, else the working
+    directory unless that is a filesystem root or the home directory (then none)."""
     if settings.roots:
-        return AllowedRoots.from_paths(settings.roots, "ATLAS_MCP_ROOTS")
-    return AllowedRoots.from_paths([os.getcwd()], "working directory")
+        return AllowedRoots.from_paths(
+            settings.roots, "ATLAS_MCP_ROOTS", "ignore" if over_http else "narrow"
+        )
+    if over_http:
+        return AllowedRoots((), "ATLAS_MCP_ROOTS", empty_reason=NO_HTTP_ROOTS)
+    cwd = AllowedRoots.from_paths([os.getcwd()], "working directory", "replace")
+    broad = next((too_broad(root) for root in cwd.roots if too_broad(root)), None)
+    if broad is None:
+        return cwd
+    reason = (
+        f"the working directory ({cwd.describe()}) is {broad}, which is never an allowed "
+        "root, and the client offered no project folder: set ATLAS_MCP_ROOTS to the "
+        "directories the server may use"
+    )
+    logger.warning(
+        "the working directory (%s) is %s: local files need ATLAS_MCP_ROOTS, or a client "
+        "that offers its project folder as a root",
+        cwd.describe(),
+        broad,
+    )
+    return AllowedRoots((), "working directory", "replace", reason)
 
 
 def _has_progress_token(ctx: Context[AppState]) -> bool:
@@ -164,6 +195,8 @@ class AtlasMCPServer(MCPServer[AppState]):
     """MCPServer whose `tools/list` carries compact schemas and one-line descriptions."""
 
     _live: list[AppState] | None = None
+    over_http: bool = False
+    """Served over HTTP (`build_server(..., over_http=True)`): client roots grant nothing."""
 
     @contextmanager
     def serving(self, app: AppState) -> Iterator[AppState]:
@@ -184,9 +217,17 @@ class AtlasMCPServer(MCPServer[AppState]):
 
 
 def build_server(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    over_http: bool = False,
 ) -> AtlasMCPServer:
-    """The MCP server with every tool; `transport` lets tests swap the HTTP layer."""
+    """The MCP server with every tool; `transport` lets tests swap the HTTP layer.
+
+    `over_http`: the server will be served over streamable HTTP (the HTTP transport says
+    so; it refuses a server built without it), where its clients are remote: their roots
+    never grant access to this machine's files, only ATLAS_MCP_ROOTS does.
+    """
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -197,7 +238,7 @@ def build_server(
                 app = AppState(
                     settings=settings,
                     client=client,
-                    roots=default_roots(settings),
+                    roots=default_roots(settings, over_http=over_http),
                     book=book,
                     submitter=Submitter(settings, client, book),
                     uploads=UploadCache(settings.upload_reuse_seconds),
@@ -214,6 +255,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
     )
+    mcp.over_http = over_http
 
     def state(ctx: Context[AppState]) -> AppState:
         return ctx.request_context.lifespan_context

@@ -1,11 +1,19 @@
 """The MCP side of local files: which roots apply to a request, upload progress, and the
 resource link to a saved video. `files.py` and `downloads.py` know nothing of MCP.
 
-Roots, in order: `ATLAS_MCP_ROOTS` when set; else the roots the client offers, when it
-can (a 2025-era connection whose client declared the `roots` capability: the request is
-deprecated and has no back channel on 2026-07-28), asked once per connection; else the
-server's working directory. The client's roots narrow what the server reads; they are
-checked with the same component-wise rules, never trusted as paths as given.
+Which roots apply is decided at start (`server.default_roots`) and per connection here:
+
+- over HTTP, only `ATLAS_MCP_ROOTS`: the client's roots name directories of the client's
+  machine and never grant anything on the server's disk (they are not even asked for);
+  without `ATLAS_MCP_ROOTS` every local path is refused, saying to set it;
+- on stdio, the roots the client offers (a 2025-era connection whose client declared the
+  `roots` capability: the request is deprecated and has no back channel on 2026-07-28),
+  asked once per connection, narrow `ATLAS_MCP_ROOTS` when it is set and stand in for the
+  working directory when it is not. A client root that is a filesystem root (`/`, a drive)
+  or the home directory (or above it) is refused with a log line; when no usable client
+  root remains (or, with `ATLAS_MCP_ROOTS`, none overlaps it) the start-up roots apply.
+
+Client roots are checked with the same component-wise rules, never trusted as given.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from atlas_mcp_py.files import (
     UploadSource,
     frame_source,
     prepare_upload,
+    too_broad,
 )
 from atlas_mcp_py.results import JobResult
 
@@ -58,7 +67,11 @@ _CACHE_KEY = "atlas_mcp_py.client_roots"
 
 
 def roots_from_uris(uris: list[str]) -> AllowedRoots | None:
-    """Allowed roots from a client's `file://` root URIs (others are ignored), or None."""
+    """Allowed roots from a client's `file://` root URIs, or None when none is usable.
+
+    Other schemes are ignored; a filesystem root or the home directory (or above it) is
+    refused with a warning on stderr: a client root never opens the whole disk or home.
+    """
     paths: list[Path] = []
     for uri in uris:
         parts = urllib.parse.urlsplit(uri)
@@ -67,8 +80,20 @@ def roots_from_uris(uris: list[str]) -> AllowedRoots | None:
         path = urllib.request.url2pathname(parts.path)
         if path and "\x00" not in path:
             paths.append(Path(path))
-    roots = AllowedRoots.from_paths(paths, "client roots")
-    return roots if roots.roots else None
+    offered = AllowedRoots.from_paths(paths, "client roots")
+    usable: list[Path] = []
+    for root in offered.roots:
+        reason = too_broad(root)
+        if reason is None:
+            usable.append(root)
+        else:
+            logger.warning(
+                "ignoring the client root %s: it is %s, which is never an allowed root; "
+                "open a project folder in the client or set ATLAS_MCP_ROOTS",
+                root,
+                reason,
+            )
+    return AllowedRoots(tuple(usable), "client roots") if usable else None
 
 
 def _connection_state(ctx: Context[Any]) -> dict[str, Any] | None:
@@ -109,18 +134,34 @@ async def _ask_client(ctx: Context[Any]) -> AllowedRoots | None:
 async def request_roots(
     ctx: Context[Any], settings: Settings, fallback: AllowedRoots
 ) -> AllowedRoots:
-    """The roots for this request (see the module docstring); `fallback` is
-    `ATLAS_MCP_ROOTS` or the working directory, resolved once at start."""
-    if settings.roots:
+    """The roots for this request (see the module docstring); `fallback` is what
+    `server.default_roots` decided at start, and says what client roots may do to it."""
+    if fallback.client_roots == "ignore":
         return fallback
     state = _connection_state(ctx)
     if state is not None and _CACHE_KEY in state:
-        cached: AllowedRoots | None = state[_CACHE_KEY]
-    else:
-        cached = await _ask_client(ctx)
-        if state is not None:
-            state[_CACHE_KEY] = cached
-    return cached if cached is not None else fallback
+        cached: AllowedRoots = state[_CACHE_KEY]
+        return cached
+    roots = _with_client_roots(fallback, await _ask_client(ctx))
+    if state is not None:
+        state[_CACHE_KEY] = roots
+    return roots
+
+
+def _with_client_roots(fallback: AllowedRoots, offered: AllowedRoots | None) -> AllowedRoots:
+    if offered is None:
+        return fallback
+    if fallback.client_roots == "replace":
+        return offered
+    narrowed = fallback.narrowed_to(offered)
+    if narrowed.roots:
+        return narrowed
+    logger.warning(
+        "no client root (%s) overlaps ATLAS_MCP_ROOTS (%s); using ATLAS_MCP_ROOTS",
+        offered.describe(),
+        fallback.describe(),
+    )
+    return fallback
 
 
 def human_size(size: int) -> str:

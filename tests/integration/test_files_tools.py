@@ -317,7 +317,7 @@ async def test_a_2026_connection_falls_back_to_the_working_directory(
     assert calls == []
 
 
-async def test_configured_roots_win_over_the_clients(
+async def test_client_roots_outside_the_configured_roots_never_widen_them(
     sim: SimulatorServer, workspace: Path, tmp_path: Path
 ) -> None:
     calls: list[int] = []
@@ -325,8 +325,12 @@ async def test_configured_roots_win_over_the_clients(
     callback = roots_callback(tmp_path / "outside", calls)
     async with Client(server, mode="legacy", list_roots_callback=callback) as client:
         result = await client.call_tool("atlas_upload_media", {"path": "photo.png"})
-    assert not result.is_error
-    assert calls == []
+        outside = await client.call_tool(
+            "atlas_upload_media", {"path": str(tmp_path / "outside" / "photo.png")}
+        )
+    assert not result.is_error, text_of(result)
+    assert outside.is_error and "outside the allowed roots" in text_of(outside)
+    assert calls == [1]
 
 
 # -- save_to ------------------------------------------------------------------------------

@@ -57,7 +57,9 @@ class Running:
 def http_server(settings: Settings, host: str = "127.0.0.1") -> Iterator[Running]:
     """The real app under uvicorn on a free port of 127.0.0.1, in a background thread."""
     server = create_uvicorn_server(
-        build_server(settings), settings, HttpOptions(host=host, port=0, shutdown_grace=5)
+        build_server(settings, over_http=True),
+        settings,
+        HttpOptions(host=host, port=0, shutdown_grace=5),
     )
     sock = bind_socket("127.0.0.1", 0)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
