@@ -55,9 +55,7 @@ class Swaps:
 
 
 @contextmanager
-def swapping(
-    directory: Path, outside: Path, parked: Path, hold: float = 0.0
-) -> Iterator[Swaps]:
+def swapping(directory: Path, outside: Path, parked: Path, hold: float = 0.0) -> Iterator[Swaps]:
     """A thread swapping `directory` with a symlink to `outside` (parked at `parked` when
     not in place), back and forth until the block ends, leaving each in place for `hold`
     seconds (a save has more steps than an upload: with no pause, hardly one gets through
