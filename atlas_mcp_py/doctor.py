@@ -253,8 +253,9 @@ def _check_roots(settings: Settings) -> Check:
         return Check(
             "allowed roots",
             "OK",
-            "ATLAS_MCP_ROOTS is not set: the server uses the folders your MCP client "
-            "offers, else the directory it was started in",
+            "ATLAS_MCP_ROOTS is not set: over stdio the server uses the folders your MCP "
+            "client offers, else the directory it was started in (never / or your home "
+            "directory itself); over HTTP it touches no local file",
         )
     missing = [str(r) for r in settings.roots if not r.is_dir()]
     listed = os.pathsep.join(str(r) for r in settings.roots)

@@ -31,6 +31,7 @@ from atlas_mcp_py.files import (
     is_within,
     open_upload_source,
     prepare_upload,
+    too_broad,
     upload_file,
 )
 from atlas_mcp_py.media import MediaMismatch, media_type_for, sniff, sniff_video
@@ -185,6 +186,38 @@ def test_a_device_is_refused(tree: Path) -> None:
 
 def test_a_missing_file_is_refused(tree: Path) -> None:
     assert "does not exist" in refused(roots_of(tree), "nope.png")
+
+
+def test_a_hard_link_to_an_outside_file_is_refused(tree: Path) -> None:
+    os.link(tree.parent / "outside" / "photo.png", tree / "linked.png")
+    assert "linked.png has 2 hard links" in refused(roots_of(tree), "linked.png")
+
+
+# -- roots from clients and the working directory -----------------------------------------
+
+
+def test_narrowing_keeps_only_what_both_allow_in_the_clients_order(tmp_path: Path) -> None:
+    tmp_path = tmp_path.resolve()
+    for name in ("a/deep", "b", "c"):
+        (tmp_path / name).mkdir(parents=True)
+    configured = roots_of(tmp_path / "a", tmp_path / "b" / ".." / "b")
+    client = roots_of(tmp_path / "c", tmp_path / "b", tmp_path / "a" / "deep", tmp_path)
+    narrowed = configured.narrowed_to(client)
+    assert narrowed.roots == (tmp_path / "b", tmp_path / "a" / "deep", tmp_path / "a")
+    assert configured.narrowed_to(roots_of(tmp_path / "c")).roots == ()
+
+
+def test_a_filesystem_root_home_and_above_are_too_broad(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "users" / "me"
+    (home / "project").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    assert too_broad(Path("/")) == "a filesystem root"
+    assert too_broad(home) == "the home directory"
+    assert too_broad(tmp_path / "users") == "a directory holding the home directory"
+    assert too_broad(home / "project") is None
+    assert too_broad(tmp_path / "elsewhere") is None
 
 
 # -- the race between check and open --------------------------------------------------------
