@@ -7,7 +7,9 @@ blanks the API key should any library ever log it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
 
-__all__ = ["main"]
+__all__ = ["EXIT_OUTPUT_CLOSED", "is_broken_pipe", "main"]
 
 
 class RedactingFilter(logging.Filter):
@@ -153,6 +155,11 @@ def _no_sdk_logging(level: str = "INFO") -> None:
     """Stands in for the SDK's `configure_logging`: our logging is already set up."""
 
 
+def _print_now(line: str) -> None:
+    """One line to stdout at once: a pipe's reader sees each check as it ends."""
+    print(line, flush=True)
+
+
 def _http_overrides(args: argparse.Namespace) -> dict[str, object]:
     """Settings given as `serve` flags (None: not given, the environment decides)."""
 
@@ -166,13 +173,47 @@ def _http_overrides(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+EXIT_OUTPUT_CLOSED = 141
+"""The exit status when stdout's reader went away (`atlas-mcp doctor | head -1`): 128 +
+SIGPIPE, what a shell reports for a program that signal ended, as `yes | head -1` does."""
+
+
+def is_broken_pipe(exc: BaseException) -> bool:
+    """Whether `exc` is stdout's reader going away, alone or grouped by a task group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_broken_pipe(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)
+
+
+def _output_closed() -> int:
+    """End quietly: no traceback, and nothing left for the interpreter to flush at exit
+    into the closed pipe (which would print "Exception ignored ... BrokenPipeError")."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OUTPUT_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; when stdout's reader goes away, stop quietly with 141."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # an error writing the last lines surfaces here, not at interpreter exit
+            sys.stdout.flush()
+    except BaseException as exc:
+        if is_broken_pipe(exc):
+            return _output_closed()
+        raise
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "doctor":  # before the settings: it reports a bad one as a check
         from atlas_mcp_py.doctor import run_doctor
 
-        return run_doctor(print)
+        return run_doctor(_print_now)
     http_flags = ("host", "port", "token", "allowed_host", "allowed_origin")
     stdio = args.command == "serve" and args.transport == "stdio"
     if stdio and any(getattr(args, name) is not None for name in http_flags):

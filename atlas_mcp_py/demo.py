@@ -29,6 +29,7 @@ import anyio.to_thread
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
+from atlas_mcp_py.cli import is_broken_pipe
 from atlas_mcp_py.config import DEFAULT_BASE_URL, DEFAULT_MODEL
 from atlas_mcp_py.doctor import server_command
 from atlas_mcp_py.media import HEAD_BYTES, MediaMismatch, media_type_for
@@ -95,7 +96,9 @@ def run_demo(options: DemoOptions | None = None) -> int:
                 file=sys.stderr,
             )
         return 130
-    except Exception as exc:  # noqa: BLE001 - the command's top level: one clear line
+    except Exception as exc:  # the command's top level: one clear line
+        if is_broken_pipe(exc):  # stdout's reader went away: the CLI ends quietly
+            raise
         print(f"atlas-mcp demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("Run `atlas-mcp doctor` to check the installation.", file=sys.stderr)
         return 1

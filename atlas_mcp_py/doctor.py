@@ -4,8 +4,9 @@ Each check prints one plain line, `OK`, `WARN` or `FAIL`, and a fix under every 
 the installed `mcp` SDK, the configuration, the API key (set or not; never printed, not
 even in part), the API reachable, the key accepted (an authenticated read of the job
 history, which costs nothing), the allowed roots, the job ledger's directory. Then the
-ready-to-paste client config for this machine, with the absolute path of `atlas-mcp`
-and a placeholder where the key goes. Exit code 0 when nothing failed, 1 otherwise.
+ready-to-paste client config for this machine, with a command that keeps working for the
+way atlas-mcp was installed (`launch.py`: uvx, pipx, a venv...) and a placeholder where
+the key goes. Exit code 0 when nothing failed, 1 otherwise.
 
 The checks go through `Settings` and `AtlasClient`, as the server does: what passes here
 passes for the server started with the same environment.
@@ -17,8 +18,8 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
-import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -38,12 +39,14 @@ from atlas_mcp_py.errors import (
     AuthenticationError,
     ConfigError,
 )
+from atlas_mcp_py.launch import Launch, detect_launch, installed_script
 from atlas_mcp_py.ledger import Ledger, LedgerError
 
 __all__ = [
     "KEY_PLACEHOLDER",
     "Check",
     "client_config",
+    "config_launch",
     "run_checks",
     "run_doctor",
     "server_command",
@@ -79,34 +82,28 @@ class Check:
 
 
 def server_command() -> tuple[str, list[str]]:
-    """How to start this installation's server: (command, args).
+    """How to start this installation's server right now: (command, args).
 
-    The `atlas-mcp` script of this interpreter's installation (its scripts directory,
-    or the user-scheme one after `pip install --user`), else `python -m atlas_mcp_py`
-    with this interpreter. Never a lookup on PATH, which may find another installation.
+    The `atlas-mcp` script of this interpreter's installation, else `python -m
+    atlas_mcp_py` with this interpreter. Never a lookup on PATH, which may find another
+    installation. For a config that must keep working, see `config_launch` (a uvx
+    environment in uv's cache works now but may be gone tomorrow).
     """
-    names = ("atlas-mcp.exe", "atlas-mcp") if sys.platform == "win32" else ("atlas-mcp",)
-    dirs = [Path(sys.executable).parent]
-    for scheme in (
-        sysconfig.get_preferred_scheme("prefix"),
-        sysconfig.get_preferred_scheme("user"),
-    ):
-        try:
-            dirs.append(Path(sysconfig.get_path("scripts", scheme)))
-        except KeyError:
-            continue
-    for directory in dirs:
-        for name in names:
-            candidate = directory / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate), []
+    script = installed_script(Path(sys.prefix), Path(sys.executable))
+    if script is not None:
+        return str(script), []
     return sys.executable, ["-m", "atlas_mcp_py"]
+
+
+def config_launch(env: Mapping[str, str] | None = None) -> Launch:
+    """How this copy was started and the command a client config should run."""
+    return detect_launch(env=os.environ if env is None else env)
 
 
 def client_config(env: Mapping[str, str]) -> dict[str, Any]:
     """The `mcpServers` block for this machine. Secrets are placeholders; non-secret
     settings found in `env` (base URL, roots, wait budget) are carried over."""
-    command, args = server_command()
+    launch = config_launch(env)
     server_env = {"ATLASCLOUD_API_KEY": KEY_PLACEHOLDER}
     base_url = (env.get("ATLASCLOUD_BASE_URL") or "").strip()
     if base_url and base_url.rstrip("/") != DEFAULT_BASE_URL:
@@ -114,7 +111,8 @@ def client_config(env: Mapping[str, str]) -> dict[str, Any]:
     for name in ("ATLAS_MCP_ROOTS", "ATLAS_MCP_MAX_WAIT", "ATLAS_MCP_STATE_DIR"):
         if (env.get(name) or "").strip():
             server_env[name] = env[name].strip()
-    return {"mcpServers": {"atlas": {"command": command, "args": args, "env": server_env}}}
+    entry = {"command": launch.command, "args": list(launch.args), "env": server_env}
+    return {"mcpServers": {"atlas": entry}}
 
 
 async def run_checks(
@@ -300,15 +298,19 @@ def run_doctor(emit: Callable[[str], None], env: Mapping[str, str] | None = None
             emit(f"      fix: {check.fix}")
 
     checks = anyio.run(run_checks, env, show)
-    command, args = server_command()
+    launch = config_launch(env)
     emit("")
+    emit(f"Installation: {launch.summary}.")
     emit("Client config for this machine (Cursor ~/.cursor/mcp.json, Claude Desktop, any")
     emit('"mcpServers" file; VS Code: the same entry under "servers"); put your key in it:')
     emit(json.dumps(client_config(env), indent=2))
     emit("")
     emit("Claude Code:")
-    launch = shlex.join([command, *args])
-    emit(f"  claude mcp add atlas --env ATLASCLOUD_API_KEY={KEY_PLACEHOLDER} -- {launch}")
+    line = shlex.join([launch.command, *launch.args])
+    emit(f"  claude mcp add atlas --env ATLASCLOUD_API_KEY={KEY_PLACEHOLDER} -- {line}")
+    found = shutil.which(launch.command, path=env.get("PATH"))
+    if not os.path.isabs(launch.command) and found:
+        emit(f'Claude Desktop does not read your PATH: there, use "command": "{found}".')
     emit("")
     failed = [c.name for c in checks if c.status == "FAIL"]
     if failed:
