@@ -21,6 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from atlas_mcp_py.doctor import KEY_PLACEHOLDER, client_config
+from atlas_mcp_py.launch import UVX_ARGS
 from atlas_mcp_py.ledger import Ledger
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
@@ -317,15 +318,35 @@ def readme_json_blocks() -> list[dict[str, Any]]:
 
 
 def test_every_client_config_in_the_readme_is_valid_json_that_runs_atlas_mcp() -> None:
+    """Each runs the installed command or uvx with the PyPI name (never `uvx atlas-mcp`,
+    an unrelated project's package)."""
     entries: list[dict[str, Any]] = []
     for block in readme_json_blocks():
         servers = block.get("mcpServers") or block.get("servers") or {}
         entries.extend(servers.values())
     stdio = [e for e in entries if "url" not in e]
-    assert len(stdio) >= 3  # Cursor/Claude Desktop, VS Code, the example
+    assert len(stdio) >= 5  # uvx: mcpServers, VS Code; installed: Cursor, VS Code, Desktop
+    assert sum(e["command"] == "uvx" for e in stdio) >= 2
     for entry in stdio:
-        assert entry["command"] == "atlas-mcp", entry
+        if entry["command"] == "uvx":
+            assert entry["args"] == list(UVX_ARGS) == ["--from", "atlas-mcp-py", "atlas-mcp"]
+        else:
+            assert entry["command"] == "atlas-mcp", entry
         assert "ATLASCLOUD_API_KEY" in entry.get("env", {}), entry
+
+
+def test_the_readmes_first_screen_shows_the_uvx_line_and_the_configs_built_on_it() -> None:
+    first_screen = "\n".join(README.read_text().splitlines()[:60])
+    uvx = shlex.join(["uvx", *UVX_ARGS])
+    assert f"claude mcp add atlas --env ATLASCLOUD_API_KEY=your-key -- {uvx}" in first_screen
+    blocks = re.findall(r"```json\n(.*?)```", first_screen, flags=re.DOTALL)
+    configs = [json.loads(b) for b in blocks]
+    assert {"mcpServers", "servers"} <= {key for c in configs for key in c}
+    for config in configs:
+        for server in (config.get("mcpServers") or config["servers"]).values():
+            assert [server["command"], *server["args"]] == shlex.split(uvx)
+    assert "pipx install atlas-mcp-py" in first_screen
+    assert "pip install atlas-mcp-py" in first_screen
 
 
 def test_the_vs_code_config_in_the_readme_uses_the_servers_key() -> None:
