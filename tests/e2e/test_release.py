@@ -378,3 +378,13 @@ def test_the_installed_doctor_prints_a_config_for_its_venv(
     server = config["mcpServers"]["atlas"]
     assert server["command"] == str(venv_bin(replayed) / "atlas-mcp")
     assert "Traceback" not in done.stderr
+
+
+def test_the_deployment_guide_runs_the_compose_file_with_its_settings() -> None:
+    guide = (REPO / "docs" / "deployment.md").read_text()
+    compose = (REPO / "compose.yaml").read_text()
+    assert "docker compose up -d" in guide
+    for setting in re.findall(r"\$\{(\w+)", compose):  # each setting compose reads
+        assert setting in guide, f"{setting} is read by compose.yaml but not explained"
+    volume = re.search(r"- ([\w-]+):/data/state", compose)
+    assert volume and volume.group(1) in guide
