@@ -388,3 +388,37 @@ def test_the_deployment_guide_runs_the_compose_file_with_its_settings() -> None:
         assert setting in guide, f"{setting} is read by compose.yaml but not explained"
     volume = re.search(r"- ([\w-]+):/data/state", compose)
     assert volume and volume.group(1) in guide
+
+
+def test_doctor_under_a_real_uvx_prints_the_uvx_line_not_the_cache_path(
+    replayed: Replayed, tmp_path: Path
+) -> None:
+    """`uvx --from <the wheel> atlas-mcp doctor`: uv installs it into its cache and runs
+    it from there; the config doctor prints must be the uvx line, never that path."""
+    uvx = shutil.which("uvx", path=str(Path(sys.executable).parent))
+    assert uvx, "uvx is missing: pip install -e '.[test]' (uv)"
+    cache = tmp_path / "uv-cache"
+    env = newcomer_env(tmp_path)
+    env.update(
+        UV_CACHE_DIR=str(cache),
+        ATLASCLOUD_BASE_URL="http://127.0.0.1:9",
+        ATLAS_MCP_STATE_DIR=str(tmp_path / "state"),
+    )
+    done = subprocess.run(
+        [uvx, "--from", str(built_wheel(replayed)), "atlas-mcp", "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # no key: a failed check
+    assert "started by uvx" in done.stdout
+    start = done.stdout.index("{\n")
+    config = json.loads(done.stdout[start : done.stdout.index("\n}\n", start) + 2])
+    server = config["mcpServers"]["atlas"]
+    assert [server["command"], *server["args"]] == ["uvx", "--from", "atlas-mcp-py", "atlas-mcp"]
+    advice = done.stdout[done.stdout.index("Installation:") :]  # the header names python
+    assert str(cache) not in advice
+    assert "-- uvx --from atlas-mcp-py atlas-mcp" in advice
