@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -106,3 +107,35 @@ def test_a_command_whose_output_pipe_is_already_closed_ends_quietly(
     else:
         assert done.returncode == EXIT_OUTPUT_CLOSED, done.stderr
     assert not (tmp_path / "atlas-demo.mp4").exists() or args[0] == "demo"
+
+
+def test_the_stdio_server_whose_client_stopped_reading_ends_quietly(tmp_path: Path) -> None:
+    """An IDE that closed its end of the server's stdout while a request was in flight."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "gone", "version": "1"},
+        },
+    }
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "atlas_mcp_py"],
+            input=json.dumps(initialize) + "\n",
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=clean_env(tmp_path),
+            cwd=tmp_path,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert quiet(done.stderr), done.stderr
+    assert done.returncode == EXIT_OUTPUT_CLOSED, done.stderr
