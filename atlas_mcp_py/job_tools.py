@@ -34,6 +34,7 @@ from atlas_mcp_py.files import UploadSource
 from atlas_mcp_py.jobs import JobBook, JobRecord, JobState
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.pacing import QueueFn
+from atlas_mcp_py.protocol import report_progress
 from atlas_mcp_py.results import JobResult, elapsed_since, job_result
 from atlas_mcp_py.submission import (
     GenerateArgs,
@@ -228,7 +229,7 @@ def queue_reporter(
         message = (
             f"queued locally, {ahead} ahead ({running()} requests being sent) · {int(elapsed)} s"
         )
-        await ctx.report_progress(round(elapsed, 1), None, message)
+        await report_progress(ctx, round(elapsed, 1), None, message)
 
     return report
 

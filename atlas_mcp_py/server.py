@@ -44,6 +44,7 @@ from atlas_mcp_py.jobs import JobBook, Ledger
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
+from atlas_mcp_py.protocol import report_progress, shape_for_version
 from atlas_mcp_py.results import (
     JobResult,
     ModelList,
@@ -254,6 +255,7 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        middleware=[shape_for_version],
     )
     mcp.over_http = over_http
 
@@ -340,7 +342,7 @@ def build_server(
             started_at = time.monotonic() - (known or 0.0)
 
         async def progress(value: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(value, total, message)
+            await report_progress(ctx, value, total, message)
 
         async def record(seen: Prediction) -> None:
             # the ledger needs the end (outputs, error); created -> queued -> processing
