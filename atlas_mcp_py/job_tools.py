@@ -201,7 +201,10 @@ def register_job_tools(mcp: MCPServer[Any]) -> None:
             raise ResourceNotFoundError(book.warning or "The job ledger is unavailable.")
         record = await book.get(prediction_id)
         if record is None:
-            raise ResourceNotFoundError(f"No job {prediction_id!r} in the ledger at {book.path}.")
+            raise ResourceNotFoundError(
+                f"No job {prediction_id!r} in the ledger at {book.path}; atlas_list_jobs "
+                "lists the recorded ones with their prediction_id."
+            )
         return job_document(record)
 
 

@@ -17,10 +17,16 @@ from typing import Annotated, Any, Literal
 import anyio
 import httpx2
 from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import (
+    CallToolResult,
+    InputRequiredResult,
+    ResourceLink,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp.types import Tool as MCPTool
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.client import AtlasClient
@@ -45,10 +51,12 @@ from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.protocol import report_progress, shape_for_version
+from atlas_mcp_py.refusals import refused_arguments
 from atlas_mcp_py.results import (
     JobResult,
     ModelList,
     UploadResult,
+    crash_text,
     elapsed_since,
     explain,
     job_result,
@@ -215,6 +223,22 @@ class AtlasMCPServer(MCPServer[AppState]):
 
     async def list_tools(self) -> list[MCPTool]:
         return [listed_tool(tool) for tool in await super().list_tools()]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """The SDK's call, with refused arguments and crashes told in plain words."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            raise UnexpectedToolError(crash_text(name)) from exc.__cause__
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            tools = {tool.name: tool for tool in await self.list_tools()}
+            schema = tools[name].input_schema if name in tools else {}
+            errors = exc.__cause__.errors(include_url=False, include_input=False)
+            raise ToolError(refused_arguments(name, errors, schema)) from exc.__cause__
 
 
 def build_server(
