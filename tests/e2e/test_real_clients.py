@@ -1,0 +1,254 @@
+"""Real MCP clients of other SDKs and versions each finish a video with progress: the
+TypeScript SDK 1.12 (protocol 2025-03-26, as embedded in many agent frameworks) and the
+newest 1.x, and the Python SDK 1.x (newest, and 1.9 on 2025-03-26), over stdio, and the
+newest of each over streamable HTTP. Each parses every answer with its own schemas, so a
+block or field its protocol version does not know fails the call as it would in an IDE.
+
+The clients are installed by the test run, once per run, under `.test-cache/clients/`:
+npm packages when node and npm are present (skipped with the reason otherwise), and a
+virtual environment of its own for the Python SDK 1.x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from anyio.abc import Process
+from helpers import PNG
+from wire import server_env
+
+from atlas_mcp_py.simulator import SimulatorServer
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths of the installed clients"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".test-cache" / "clients"
+CLIENTS = REPO / "tests" / "clients"
+TS_VERSIONS = {"1.12": "2025-03-26", "1": "2025-11-25"}
+"""npm version range -> the protocol version that SDK negotiates with this server."""
+PY_OLD = "1.9.4"
+TOKEN = "real-clients-token-0123456789"
+INSTALL_SECONDS = 600
+
+
+@dataclass
+class RealClients:
+    """What the test run installed: where each client lives and how to start it."""
+
+    ts_sdks: dict[str, Path] = field(default_factory=dict)
+    """npm range -> a directory with that @modelcontextprotocol/sdk in node_modules."""
+    no_node: str | None = None
+    """Why the TypeScript clients cannot run here, if they cannot."""
+    python: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Python SDK 1.x: name -> its interpreter (`python`) and environment."""
+
+
+def _finish(command: list[str], process: subprocess.Popen[bytes]) -> None:
+    out, err = process.communicate(timeout=INSTALL_SECONDS)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{out.decode()}\n{err.decode()}")
+
+
+@pytest.fixture(scope="session")
+def real_clients() -> RealClients:
+    """Every client installed once per run, the installs side by side (most of the wait
+    is the registries and unpacking, not this machine's two cores)."""
+    clients = RealClients()
+    commands: list[list[str]] = []
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or node is None:
+        clients.no_node = "node and npm are not installed: the TypeScript SDK clients need them"
+    else:
+        for spec in TS_VERSIONS:
+            target = CACHE / f"ts-sdk-{spec}"
+            clients.ts_sdks[spec] = target
+            if not (target / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                npm_install = [npm, "install", "--prefix", str(target), "--no-audit"]
+                quiet = ["--no-fund", "--no-package-lock", "--silent"]
+                commands.append([*npm_install, *quiet, f"@modelcontextprotocol/sdk@{spec}"])
+    venv = CACHE / "py-mcp1"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        commands.append([str(python), "-m", "pip", "install", "-q", "mcp>=1.9,<2"])
+    old = CACHE / f"py-mcp-{PY_OLD}"
+    if not (old / "mcp").is_dir():  # with the pydantic it was released against
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--target", str(old)]
+        commands.append([*pip, f"mcp=={PY_OLD}", "pydantic<2.12"])
+    running = [
+        (command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for command in commands
+    ]
+    for command, process in running:
+        _finish(command, process)
+    base = {"PATH": os.environ.get("PATH", ""), "NO_PROXY": "127.0.0.1,localhost"}
+    clients.python = {
+        "newest": {"python": str(python), **base},
+        PY_OLD: {"python": str(python), "PYTHONPATH": str(old), **base},
+    }
+    return clients
+
+
+@pytest.fixture
+def ts_sdks(real_clients: RealClients) -> dict[str, Path]:
+    if real_clients.no_node:
+        if os.environ.get("CI"):  # .ci/run installs them: CI must not skip these
+            pytest.fail(real_clients.no_node)
+        pytest.skip(real_clients.no_node)
+    return real_clients.ts_sdks
+
+
+@pytest.fixture
+def py1(real_clients: RealClients) -> dict[str, dict[str, str]]:
+    return real_clients.python
+
+
+@pytest.fixture
+def sim_job_seconds() -> float:
+    return 1.5
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "photo.png").write_bytes(PNG)
+    return root
+
+
+ARGUMENTS = {"prompt": "a lighthouse at dusk", "image": "photo.png", "save_to": "out/v.mp4"}
+ARGS = json.dumps(ARGUMENTS)
+
+
+def stdio_target(sim: SimulatorServer, root: Path) -> dict[str, Any]:
+    return {
+        "command": sys.executable,
+        "args": ["-m", "atlas_mcp_py"],
+        "env": server_env(sim, root),
+        "cwd": str(root),
+    }
+
+
+async def run_client(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    with anyio.fail_after(180):
+        done = await anyio.run_process(command, env=env, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    parsed: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return parsed
+
+
+def assert_finished_with_progress(out: dict[str, Any], root: Path, sim: SimulatorServer) -> None:
+    result = out["result"]
+    assert not result.get("isError"), result
+    assert "atlas_generate_video" in out["tools"]
+    text = " ".join(b["text"] for b in result["content"] if b["type"] == "text")
+    saved = root / "out" / "v.mp4"
+    assert saved.stat().st_size > 0
+    assert str(saved) in text and sim.base_url in text
+    values = [p[0] for p in out["progress"]]
+    assert values and values == sorted(set(values)), out["progress"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def http_server(sim: SimulatorServer, root: Path) -> tuple[Process, str]:
+    port = free_port()
+    env = server_env(sim, root, ATLAS_MCP_HTTP_TOKEN=TOKEN, HOME=str(root.parent))
+    command = [sys.executable, "-m", "atlas_mcp_py", "serve", "--transport", "http"]
+    process = await anyio.open_process(
+        [*command, "--port", str(port)], env=env, cwd=root, stdout=None, stderr=None
+    )
+    base = f"http://127.0.0.1:{port}"
+    async with httpx2.AsyncClient() as http:
+        with anyio.fail_after(60):
+            while True:
+                assert process.returncode is None, "the HTTP server exited during startup"
+                try:
+                    if (await http.get(f"{base}/healthz")).status_code == 200:
+                        return process, f"{base}/mcp"
+                except httpx2.TransportError:
+                    await anyio.sleep(0.05)
+
+
+@pytest.mark.parametrize("spec", list(TS_VERSIONS))
+async def test_the_typescript_sdk_finishes_a_video_with_progress_over_stdio(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, project: Path, spec: str
+) -> None:
+    target = json.dumps(stdio_target(sim, project))
+    node = shutil.which("node") or "node"
+    out = await run_client(
+        [node, str(CLIENTS / "ts_client.mjs"), str(ts_sdks[spec]), "stdio", target, ARGS]
+    )
+    assert out["protocolVersion"] == TS_VERSIONS[spec]
+    assert_finished_with_progress(out, project, sim)
+
+
+async def test_the_newest_typescript_sdk_finishes_a_video_with_progress_over_http(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, project: Path
+) -> None:
+    process, url = await http_server(sim, project)
+    async with process:
+        try:
+            node = shutil.which("node") or "node"
+            target = json.dumps({"url": url, "token": TOKEN})
+            out = await run_client(
+                [node, str(CLIENTS / "ts_client.mjs"), str(ts_sdks["1"]), "http", target, ARGS]
+            )
+        finally:
+            process.terminate()
+    assert out["protocolVersion"] == TS_VERSIONS["1"]
+    assert_finished_with_progress(out, project, sim)
+
+
+@pytest.mark.parametrize(("client", "protocol"), [("newest", "2025-11-25"), (PY_OLD, "2025-03-26")])
+async def test_the_python_sdk_1_finishes_a_video_with_progress_over_stdio(
+    py1: dict[str, dict[str, str]],
+    sim: SimulatorServer,
+    project: Path,
+    client: str,
+    protocol: str,
+) -> None:
+    env = dict(py1[client])
+    python = env.pop("python")
+    target = json.dumps(stdio_target(sim, project))
+    out = await run_client([python, str(CLIENTS / "py1_client.py"), "stdio", target, ARGS], env)
+    assert out["sdk"].startswith("1.") and (client == "newest" or out["sdk"] == PY_OLD)
+    assert out["protocolVersion"] == protocol
+    assert_finished_with_progress(out, project, sim)
+
+
+async def test_the_newest_python_sdk_1_finishes_a_video_with_progress_over_http(
+    py1: dict[str, dict[str, str]], sim: SimulatorServer, project: Path
+) -> None:
+    env = dict(py1["newest"])
+    python = env.pop("python")
+    process, url = await http_server(sim, project)
+    async with process:
+        try:
+            target = json.dumps({"url": url, "token": TOKEN})
+            out = await run_client(
+                [python, str(CLIENTS / "py1_client.py"), "http", target, ARGS], env
+            )
+        finally:
+            process.terminate()
+    assert out["protocolVersion"] == "2025-11-25"
+    assert_finished_with_progress(out, project, sim)
