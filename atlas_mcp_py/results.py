@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -66,8 +66,25 @@ class UploadResult(BaseModel):
     content_type: str
 
 
+def _absent_when_null(schema: dict[str, Any]) -> None:
+    """A field the dump leaves out when null needs no `null` in its schema (and a single
+    type is what every client's schema dialect takes): `X | None` reads as `X`."""
+    for name, prop in (schema.get("properties") or {}).items():
+        variants = prop.get("anyOf") if isinstance(prop, dict) else None
+        if isinstance(variants, list) and {"type": "null"} in variants:
+            others = [v for v in variants if v != {"type": "null"}]
+            if len(others) == 1:
+                rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+                schema["properties"][name] = {**others[0], **rest}
+
+
 class JobResult(BaseModel):
-    prediction_id: str | None
+    """A job as the generate and check tools return it. Fields that are null are absent
+    from the structured result (`dump`), so its schema declares none as nullable."""
+
+    model_config = ConfigDict(json_schema_extra=_absent_when_null)
+
+    prediction_id: str | None = None
     model: str
     status: Literal["processing", "completed", "failed", "dry_run"]
     video_url: str | None = None
@@ -79,6 +96,10 @@ class JobResult(BaseModel):
     estimated_cost_usd: float | None = None
     request: dict[str, Any] | None = Field(None, description="dry_run: the exact body")
     notes: list[str] = []
+
+    def dump(self) -> dict[str, Any]:
+        """The structured result: JSON types, null fields left out."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 def summarise_model(model: ModelInfo) -> ModelSummary:

@@ -113,6 +113,17 @@ class AppState:
         return self.durations.of(model)
 
 
+PARAMS_HINT: dict[str, Any] = {
+    "properties": {
+        "seed": {"type": "integer"},
+        "negative_prompt": {"type": "string"},
+        "aspect_ratio": {"type": "string"},
+    }
+}
+"""The commonest model parameters beyond the named arguments (any other is accepted):
+an object argument with no `properties` is refused by Gemini's function calling."""
+
+
 NO_HTTP_ROOTS = (
     "this server runs over HTTP without ATLAS_MCP_ROOTS, so it reads and writes no local "
     "files (a client's roots name the client's machine, never the server's disk): set "
@@ -195,7 +206,7 @@ def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
         content.append(saved)
     return CallToolResult(
         content=content,
-        structured_content=result.model_dump(mode="json"),
+        structured_content=result.dump(),
         is_error=is_error or result.status == "failed",
     )
 
@@ -423,13 +434,14 @@ def build_server(
         duration: Annotated[int | None, Field(description="seconds, e.g. 6 or 10")] = None,
         resolution: Annotated[str | None, Field(description="e.g. 512P, 720p")] = None,
         params: Annotated[
-            dict[str, Any] | None, Field(description="other model parameters")
+            dict[str, Any] | None,
+            Field(description="other model parameters", json_schema_extra=PARAMS_HINT),
         ] = None,
         wait: Annotated[
             bool, Field(description="wait for the video (false: return the id)")
         ] = True,
         max_wait_seconds: Annotated[
-            float | None, Field(gt=0, description="cap on this call's wait")
+            float | None, Field(ge=0, description="cap on this call's wait")
         ] = None,
         dry_run: Annotated[
             bool, Field(description="show the request and cost; send nothing")
@@ -504,7 +516,7 @@ def build_server(
         prediction_id: Annotated[str, Field(min_length=1, description="from generate")],
         wait: Annotated[bool, Field(description="wait for the end, with progress")] = False,
         max_wait_seconds: Annotated[
-            float | None, Field(gt=0, description="cap on the wait")
+            float | None, Field(ge=0, description="cap on the wait")
         ] = None,
         save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
         overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,

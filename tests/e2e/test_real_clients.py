@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,8 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".test-cache" / "clients"
 CLIENTS = REPO / "tests" / "clients"
 TS_VERSIONS = {"1.12": "2025-03-26", "1": "2025-11-25"}
+INSPECTOR = "2"
+"""The MCP Inspector's major version: its CLI's `--strict` lints tool schemas."""
 """npm version range -> the protocol version that SDK negotiates with this server."""
 PY_OLD = "1.9.4"
 TOKEN = "real-clients-token-0123456789"
@@ -53,6 +56,8 @@ class RealClients:
     """npm range -> a directory with that @modelcontextprotocol/sdk in node_modules."""
     no_node: str | None = None
     """Why the TypeScript clients cannot run here, if they cannot."""
+    inspector: Path | None = None
+    """The MCP Inspector's launcher."""
     python: dict[str, dict[str, str]] = field(default_factory=dict)
     """Python SDK 1.x: name -> its interpreter (`python`) and environment."""
 
@@ -81,6 +86,13 @@ def real_clients() -> RealClients:
                 npm_install = [npm, "install", "--prefix", str(target), "--no-audit"]
                 quiet = ["--no-fund", "--no-package-lock", "--silent"]
                 commands.append([*npm_install, *quiet, f"@modelcontextprotocol/sdk@{spec}"])
+        inspector = CACHE / f"inspector-{INSPECTOR}"
+        clients.inspector = inspector / "node_modules" / ".bin" / "mcp-inspector"
+        if not clients.inspector.exists():
+            inspector.mkdir(parents=True, exist_ok=True)
+            npm_install = [npm, "install", "--prefix", str(inspector), "--no-audit"]
+            quiet = ["--no-fund", "--no-package-lock", "--silent"]
+            commands.append([*npm_install, *quiet, f"@modelcontextprotocol/inspector@{INSPECTOR}"])
     venv = CACHE / "py-mcp1"
     python = venv / "bin" / "python"
     if not python.exists():
@@ -252,3 +264,28 @@ async def test_the_newest_python_sdk_1_finishes_a_video_with_progress_over_http(
             process.terminate()
     assert out["protocolVersion"] == "2025-11-25"
     assert_finished_with_progress(out, project, sim)
+
+
+async def test_tools_list_passes_the_inspector_strict_lint_with_no_warning(
+    real_clients: RealClients, sim: SimulatorServer, project: Path
+) -> None:
+    """The Inspector's `--strict` tool-schema portability lint (type arrays, untyped
+    properties, constructs some clients' schema dialects reject): nothing to report."""
+    if real_clients.inspector is None:
+        if os.environ.get("CI"):
+            pytest.fail(real_clients.no_node or "no Inspector")
+        pytest.skip(real_clients.no_node or "no Inspector")
+    env = [part for k, v in server_env(sim, project).items() for part in ("-e", f"{k}={v}")]
+    command = [str(real_clients.inspector), "--cli", "--strict", "--method", "tools/list"]
+    with anyio.fail_after(120):
+        done = await anyio.run_process(
+            [*command, *env, "--cwd", str(project), sys.executable, "-m", "atlas_mcp_py"],
+            check=False,
+        )
+    stderr = done.stderr.decode()
+    findings = re.findall(r"^(?:Warning|Error): tool .*$", stderr, re.MULTILINE)
+    counts = re.findall(r"(\d+) errors?, (\d+) warnings?", stderr)
+    assert done.returncode == 0 and not findings, stderr
+    assert all(count == ("0", "0") for count in counts), stderr
+    listed = json.loads(done.stdout)
+    assert {tool["name"] for tool in listed["tools"]} >= {"atlas_generate_video"}
