@@ -9,11 +9,15 @@ b0f60ba of modelcontextprotocol/modelcontextprotocol). None of those schemas for
 extra properties, so a client's validator would accept more; the check is stricter on
 purpose: a field the version does not define is a field its clients do not expect. The
 content-block union is what makes old clients throw (TypeScript SDK 1.12, Python SDK 1.9
-on a `resource_link`). tests/e2e/test_real_clients.py runs those clients' own parsers.
+on a `resource_link`), so every handshake version's messages also go through the
+TypeScript SDK's own zod schemas for it (installed from npm by the test run), and
+2025-11-25 and 2026-07-28 through the SDK's `mcp-types` surfaces.
+tests/e2e/test_real_clients.py runs whole clients.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import anyio
 import jsonschema.validators
 import pytest
 from helpers import PNG
+from installed_clients import CLIENTS, RealClients, node_or_skip
 from mcp_types.methods import validate_server_result
 from wire import MODERN, server_env, wire_session
 
@@ -29,6 +34,9 @@ from atlas_mcp_py.simulator import SimulatorServer
 pytestmark = pytest.mark.anyio
 
 VERSIONS = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", MODERN]
+ZOD_SDK = {"2024-11-05": "1.12", "2025-03-26": "1.12", "2025-06-18": "1", "2025-11-25": "1"}
+"""The TypeScript SDK (npm range) whose zod schemas parse each handshake version: 1.12's
+speak 2025-03-26 and accept 2024-11-05; the newest 1.x's speak up to 2025-11-25."""
 
 _TEXT = (["annotations", "text", "type"], ["text", "type"])
 _EMBEDDED = (["annotations", "resource", "type"], ["resource", "type"])
@@ -186,7 +194,7 @@ def sim_job_seconds() -> float:
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_each_protocol_version_lists_tools_and_finishes_a_saved_video(
-    sim: SimulatorServer, tmp_path: Path, version: str
+    sim: SimulatorServer, tmp_path: Path, version: str, real_clients: RealClients
 ) -> None:
     root = tmp_path / "project"
     root.mkdir()
@@ -243,3 +251,17 @@ async def test_each_protocol_version_lists_tools_and_finishes_a_saved_video(
     for params in progress:
         conforms(version, "ProgressNotificationParams", params)
     assert [p["progress"] for p in progress] == sorted({p["progress"] for p in progress})
+
+    if version in ZOD_SDK:  # the TypeScript SDK's own parsers for that version
+        messages = [
+            ["InitializeResultSchema", opened],
+            ["ListToolsResultSchema", listed],
+            ["CallToolResultSchema", result],
+            *[["ProgressNotificationSchema", n] for n in notes if "method" in n],
+        ]
+        node_or_skip(real_clients)
+        sdk = real_clients.ts_sdks[ZOD_SDK[version]]
+        command = ["node", str(CLIENTS / "zod_check.mjs"), str(sdk), json.dumps(messages)]
+        with anyio.fail_after(60):
+            done = await anyio.run_process(command)
+        assert json.loads(done.stdout)["failures"] == []

@@ -12,13 +12,10 @@ virtual environment of its own for the Python SDK 1.x.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ import httpx2
 import pytest
 from anyio.abc import Process
 from helpers import PNG
+from installed_clients import CLIENTS, PY_OLD, TS_VERSIONS, RealClients, node_or_skip
 from wire import server_env
 
 from atlas_mcp_py.simulator import SimulatorServer
@@ -36,98 +34,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths of the installed clients"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / ".test-cache" / "clients"
-CLIENTS = REPO / "tests" / "clients"
-TS_VERSIONS = {"1.12": "2025-03-26", "1": "2025-11-25"}
-INSPECTOR = "2"
-"""The MCP Inspector's major version: its CLI's `--strict` lints tool schemas."""
-"""npm version range -> the protocol version that SDK negotiates with this server."""
-PY_OLD = "1.9.4"
 TOKEN = "real-clients-token-0123456789"
-INSTALL_SECONDS = 600
-
-
-@dataclass
-class RealClients:
-    """What the test run installed: where each client lives and how to start it."""
-
-    ts_sdks: dict[str, Path] = field(default_factory=dict)
-    """npm range -> a directory with that @modelcontextprotocol/sdk in node_modules."""
-    no_node: str | None = None
-    """Why the TypeScript clients cannot run here, if they cannot."""
-    inspector: Path | None = None
-    """The MCP Inspector's launcher."""
-    python: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Python SDK 1.x: name -> its interpreter (`python`) and environment."""
-
-
-def _finish(command: list[str], process: subprocess.Popen[bytes]) -> None:
-    out, err = process.communicate(timeout=INSTALL_SECONDS)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{out.decode()}\n{err.decode()}")
-
-
-@pytest.fixture(scope="session")
-def real_clients() -> RealClients:
-    """Every client installed once per run, the installs side by side (most of the wait
-    is the registries and unpacking, not this machine's two cores)."""
-    clients = RealClients()
-    commands: list[list[str]] = []
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        clients.no_node = "node and npm are not installed: the TypeScript SDK clients need them"
-    else:
-        for spec in TS_VERSIONS:
-            target = CACHE / f"ts-sdk-{spec}"
-            clients.ts_sdks[spec] = target
-            if not (target / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                npm_install = [npm, "install", "--prefix", str(target), "--no-audit"]
-                quiet = ["--no-fund", "--no-package-lock", "--silent"]
-                commands.append([*npm_install, *quiet, f"@modelcontextprotocol/sdk@{spec}"])
-        inspector = CACHE / f"inspector-{INSPECTOR}"
-        clients.inspector = inspector / "node_modules" / ".bin" / "mcp-inspector"
-        if not clients.inspector.exists():
-            inspector.mkdir(parents=True, exist_ok=True)
-            npm_install = [npm, "install", "--prefix", str(inspector), "--no-audit"]
-            quiet = ["--no-fund", "--no-package-lock", "--silent"]
-            commands.append([*npm_install, *quiet, f"@modelcontextprotocol/inspector@{INSPECTOR}"])
-    venv = CACHE / "py-mcp1"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        commands.append([str(python), "-m", "pip", "install", "-q", "mcp>=1.9,<2"])
-    old = CACHE / f"py-mcp-{PY_OLD}"
-    if not (old / "mcp").is_dir():  # with the pydantic it was released against
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--target", str(old)]
-        commands.append([*pip, f"mcp=={PY_OLD}", "pydantic<2.12"])
-    running = [
-        (command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        for command in commands
-    ]
-    for command, process in running:
-        _finish(command, process)
-    base = {"PATH": os.environ.get("PATH", ""), "NO_PROXY": "127.0.0.1,localhost"}
-    clients.python = {
-        "newest": {"python": str(python), **base},
-        PY_OLD: {"python": str(python), "PYTHONPATH": str(old), **base},
-    }
-    return clients
-
-
-@pytest.fixture
-def ts_sdks(real_clients: RealClients) -> dict[str, Path]:
-    if real_clients.no_node:
-        if os.environ.get("CI"):  # .ci/run installs them: CI must not skip these
-            pytest.fail(real_clients.no_node)
-        pytest.skip(real_clients.no_node)
-    return real_clients.ts_sdks
-
-
-@pytest.fixture
-def py1(real_clients: RealClients) -> dict[str, dict[str, str]]:
-    return real_clients.python
 
 
 @pytest.fixture
@@ -271,10 +178,8 @@ async def test_tools_list_passes_the_inspector_strict_lint_with_no_warning(
 ) -> None:
     """The Inspector's `--strict` tool-schema portability lint (type arrays, untyped
     properties, constructs some clients' schema dialects reject): nothing to report."""
-    if real_clients.inspector is None:
-        if os.environ.get("CI"):
-            pytest.fail(real_clients.no_node or "no Inspector")
-        pytest.skip(real_clients.no_node or "no Inspector")
+    node_or_skip(real_clients)
+    assert real_clients.inspector is not None
     env = [part for k, v in server_env(sim, project).items() for part in ("-e", f"{k}={v}")]
     command = [str(real_clients.inspector), "--cli", "--strict", "--method", "tools/list"]
     with anyio.fail_after(120):
