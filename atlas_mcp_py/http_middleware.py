@@ -1,6 +1,8 @@
 """ASGI middleware in front of the SDK's streamable HTTP app.
 
-`BearerGate` answers `/healthz` itself, refuses requests without the bearer token (401, in
+`BearerGate` answers `/healthz` itself, answers 404 to OAuth discovery and registration
+probes (with a static token there is no OAuth: a 401 there sends clients such as the MCP
+Inspector into a sign-in flow), refuses requests without the bearer token (401, in
 constant time) and counts requests in flight for a graceful shutdown. `CancelOnDisconnect`
 turns a 2025-era POST dropped mid-answer into the protocol's own `notifications/cancelled`.
 Neither forwards anything upstream: the inbound `Authorization` header ends here.
@@ -22,11 +24,29 @@ from typing import Final
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HEALTH_PATH", "BearerGate", "CancelOnDisconnect"]
+__all__ = ["HEALTH_PATH", "BearerGate", "CancelOnDisconnect", "is_oauth_discovery"]
 
 logger = logging.getLogger(__name__)
 
 HEALTH_PATH: Final = "/healthz"
+OAUTH_ENDPOINTS: Final = ("/register", "/authorize", "/token")
+"""Where OAuth-capable clients (the MCP Inspector among them) register and sign in, after
+looking under `/.well-known/` (`oauth-protected-resource`, `oauth-authorization-server`,
+`openid-configuration`, each also with the endpoint's path appended, as in
+`/.well-known/oauth-protected-resource/mcp`, or prefixed, as in
+`/mcp/.well-known/openid-configuration`)."""
+NO_OAUTH: Final = (
+    "This server uses a static bearer token, not OAuth: send 'Authorization: Bearer <token>'."
+)
+
+
+def is_oauth_discovery(path: str) -> bool:
+    """Is `path` an OAuth discovery or registration endpoint a client probes? These get
+    404: a 401 there makes clients start an OAuth flow against a server that has none."""
+    path = path.rstrip("/")
+    return "/.well-known/" in f"{path}/" or path.endswith(OAUTH_ENDPOINTS)
+
+
 CANCEL_TIMEOUT_SECONDS: Final = 5.0
 
 
@@ -77,6 +97,9 @@ class BearerGate:
                 await _send_json(send, 200, {"status": "ok"})
             else:
                 await _send_json(send, 405, {"error": "method not allowed"}, [(b"allow", b"GET")])
+            return
+        if is_oauth_discovery(scope["path"]):
+            await _send_json(send, 404, {"error": "not_found", "error_description": NO_OAUTH})
             return
         if self._token is not None and not self._authorized(scope):
             await self._refuse(scope, send)

@@ -34,6 +34,7 @@ from atlas_mcp_py.files import UploadSource
 from atlas_mcp_py.jobs import JobBook, JobRecord, JobState
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.pacing import QueueFn
+from atlas_mcp_py.protocol import report_progress
 from atlas_mcp_py.results import JobResult, elapsed_since, job_result
 from atlas_mcp_py.submission import (
     GenerateArgs,
@@ -200,7 +201,10 @@ def register_job_tools(mcp: MCPServer[Any]) -> None:
             raise ResourceNotFoundError(book.warning or "The job ledger is unavailable.")
         record = await book.get(prediction_id)
         if record is None:
-            raise ResourceNotFoundError(f"No job {prediction_id!r} in the ledger at {book.path}.")
+            raise ResourceNotFoundError(
+                f"No job {prediction_id!r} in the ledger at {book.path}; atlas_list_jobs "
+                "lists the recorded ones with their prediction_id."
+            )
         return job_document(record)
 
 
@@ -228,7 +232,7 @@ def queue_reporter(
         message = (
             f"queued locally, {ahead} ahead ({running()} requests being sent) · {int(elapsed)} s"
         )
-        await ctx.report_progress(round(elapsed, 1), None, message)
+        await report_progress(ctx, round(elapsed, 1), None, message)
 
     return report
 

@@ -5,10 +5,11 @@ MCP-agnostic: `server.py` turns these into tool results.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -33,6 +34,7 @@ __all__ = [
     "ModelList",
     "ModelSummary",
     "UploadResult",
+    "crash_text",
     "elapsed_since",
     "explain",
     "job_result",
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 ERROR_CHARS = 500
+DRY_RUN_BODY_CHARS = 2000
 
 
 class ModelSummary(BaseModel):
@@ -63,8 +66,25 @@ class UploadResult(BaseModel):
     content_type: str
 
 
+def _absent_when_null(schema: dict[str, Any]) -> None:
+    """A field the dump leaves out when null needs no `null` in its schema (and a single
+    type is what every client's schema dialect takes): `X | None` reads as `X`."""
+    for name, prop in (schema.get("properties") or {}).items():
+        variants = prop.get("anyOf") if isinstance(prop, dict) else None
+        if isinstance(variants, list) and {"type": "null"} in variants:
+            others = [v for v in variants if v != {"type": "null"}]
+            if len(others) == 1:
+                rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+                schema["properties"][name] = {**others[0], **rest}
+
+
 class JobResult(BaseModel):
-    prediction_id: str | None
+    """A job as the generate and check tools return it. Fields that are null are absent
+    from the structured result (`dump`), so its schema declares none as nullable."""
+
+    model_config = ConfigDict(json_schema_extra=_absent_when_null)
+
+    prediction_id: str | None = None
     model: str
     status: Literal["processing", "completed", "failed", "dry_run"]
     video_url: str | None = None
@@ -76,6 +96,10 @@ class JobResult(BaseModel):
     estimated_cost_usd: float | None = None
     request: dict[str, Any] | None = Field(None, description="dry_run: the exact body")
     notes: list[str] = []
+
+    def dump(self) -> dict[str, Any]:
+        """The structured result: JSON types, null fields left out."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 def summarise_model(model: ModelInfo) -> ModelSummary:
@@ -130,13 +154,24 @@ def job_text(result: JobResult) -> str:
     took = f" after {int(result.elapsed_seconds)} s" if result.elapsed_seconds is not None else ""
     if result.status == "completed":
         where = f" Saved to {result.local_path}." if result.local_path else ""
+        if result.estimated_cost_usd is not None:
+            where += f" Estimated cost: ${result.estimated_cost_usd:.2f}."
         text = f"Video ready{took}: {result.video_url} (prediction {pid}).{where}"
     elif result.status == "failed":
-        text = f'Atlas job {pid} failed{took}: "{result.error}". Nothing to download.'
+        text = (
+            f'Atlas job {pid} ({result.model}) failed{took}: "{result.error}". Nothing to '
+            "download. To try again: reword the prompt (a refusal by moderation needs other "
+            "words or another image), or pick another model (atlas_list_models); "
+            "atlas_list_jobs shows this and earlier jobs."
+        )
     elif result.status == "dry_run":
         cost = result.estimated_cost_usd
-        est = f" Estimated cost: ${cost:.2f}." if cost is not None else ""
-        text = f"Dry run: nothing was sent.{est} The request body is in `request`."
+        est = f"Estimated cost: ${cost:.2f}." if cost is not None else "Cost: unknown."
+        body = trim(json.dumps(result.request or {}, ensure_ascii=False), DRY_RUN_BODY_CHARS)
+        text = (
+            f"Dry run: nothing was sent. {est} The request body for {result.model}: {body} "
+            "Call again without dry_run to generate it."
+        )
     else:
         text = (
             f"Atlas job {pid} is still running{took}. It is not lost: call atlas_check_status "
@@ -168,7 +203,11 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
             "argument it names (atlas_list_models shows models) and call again; nothing was billed."
         )
     if isinstance(exc, NotFoundError):
-        return f"Atlas does not know that id (404: {trim(exc.message, 200)}). Check the id."
+        return (
+            f"Atlas does not know that id (404: {trim(exc.message, 200)}). Check the id: "
+            "atlas_list_jobs lists the jobs started here with their prediction_id, and a "
+            "generate call's answer names its own."
+        )
     if isinstance(exc, PayloadTooLargeError):
         return (
             "Atlas refused the upload as too large (413; its limit is 50 MB). Use a smaller file."
@@ -196,3 +235,14 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
     if isinstance(exc, APIResponseError):
         return f"Atlas sent an answer that could not be understood: {trim(str(exc), 300)}."
     return trim(str(exc), 300)
+
+
+def crash_text(tool: str) -> str:
+    """What a model reads when a tool failed in a way the server did not expect."""
+    text = f"{tool} failed with an internal error (the details are in the server's log)."
+    if tool in ("atlas_generate_video", "atlas_check_status"):
+        text += (
+            " A job may have started: atlas_list_jobs shows it; check there before calling "
+            "atlas_generate_video again."
+        )
+    return text + " If it happens again, tell the person running this server."

@@ -17,10 +17,16 @@ from typing import Annotated, Any, Literal
 import anyio
 import httpx2
 from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import (
+    CallToolResult,
+    InputRequiredResult,
+    ResourceLink,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp.types import Tool as MCPTool
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.client import AtlasClient
@@ -44,10 +50,13 @@ from atlas_mcp_py.jobs import JobBook, Ledger
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
+from atlas_mcp_py.protocol import report_progress, shape_for_version
+from atlas_mcp_py.refusals import refused_arguments
 from atlas_mcp_py.results import (
     JobResult,
     ModelList,
     UploadResult,
+    crash_text,
     elapsed_since,
     explain,
     job_result,
@@ -102,6 +111,17 @@ class AppState:
             done = await self.book.run(None, lambda ledger: ledger.recent(200, state="completed"))
             self.durations.seed(durations_from_ledger(done or [], self.settings.base_url))
         return self.durations.of(model)
+
+
+PARAMS_HINT: dict[str, Any] = {
+    "properties": {
+        "seed": {"type": "integer"},
+        "negative_prompt": {"type": "string"},
+        "aspect_ratio": {"type": "string"},
+    }
+}
+"""The commonest model parameters beyond the named arguments (any other is accepted):
+an object argument with no `properties` is refused by Gemini's function calling."""
 
 
 NO_HTTP_ROOTS = (
@@ -186,7 +206,7 @@ def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
         content.append(saved)
     return CallToolResult(
         content=content,
-        structured_content=result.model_dump(mode="json"),
+        structured_content=result.dump(),
         is_error=is_error or result.status == "failed",
     )
 
@@ -214,6 +234,22 @@ class AtlasMCPServer(MCPServer[AppState]):
 
     async def list_tools(self) -> list[MCPTool]:
         return [listed_tool(tool) for tool in await super().list_tools()]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """The SDK's call, with refused arguments and crashes told in plain words."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            raise UnexpectedToolError(crash_text(name)) from exc.__cause__
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            tools = {tool.name: tool for tool in await self.list_tools()}
+            schema = tools[name].input_schema if name in tools else {}
+            errors = exc.__cause__.errors(include_url=False, include_input=False)
+            raise ToolError(refused_arguments(name, errors, schema)) from exc.__cause__
 
 
 def build_server(
@@ -254,6 +290,7 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        middleware=[shape_for_version],
     )
     mcp.over_http = over_http
 
@@ -340,7 +377,7 @@ def build_server(
             started_at = time.monotonic() - (known or 0.0)
 
         async def progress(value: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(value, total, message)
+            await report_progress(ctx, value, total, message)
 
         async def record(seen: Prediction) -> None:
             # the ledger needs the end (outputs, error); created -> queued -> processing
@@ -397,13 +434,14 @@ def build_server(
         duration: Annotated[int | None, Field(description="seconds, e.g. 6 or 10")] = None,
         resolution: Annotated[str | None, Field(description="e.g. 512P, 720p")] = None,
         params: Annotated[
-            dict[str, Any] | None, Field(description="other model parameters")
+            dict[str, Any] | None,
+            Field(description="other model parameters", json_schema_extra=PARAMS_HINT),
         ] = None,
         wait: Annotated[
             bool, Field(description="wait for the video (false: return the id)")
         ] = True,
         max_wait_seconds: Annotated[
-            float | None, Field(gt=0, description="cap on this call's wait")
+            float | None, Field(ge=0, description="cap on this call's wait")
         ] = None,
         dry_run: Annotated[
             bool, Field(description="show the request and cost; send nothing")
@@ -478,7 +516,7 @@ def build_server(
         prediction_id: Annotated[str, Field(min_length=1, description="from generate")],
         wait: Annotated[bool, Field(description="wait for the end, with progress")] = False,
         max_wait_seconds: Annotated[
-            float | None, Field(gt=0, description="cap on the wait")
+            float | None, Field(ge=0, description="cap on the wait")
         ] = None,
         save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
         overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,

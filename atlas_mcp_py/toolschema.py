@@ -1,8 +1,21 @@
-"""What `tools/list` publishes: the same schemas and hints in fewer bytes.
+"""What `tools/list` publishes: the same schemas and hints in fewer bytes, in the forms
+every client accepts.
 
 Every byte of `tools/list` is read by the model in every conversation. These functions
 shorten what the SDK derives from the tool signatures without changing what validates:
 the server keeps validating arguments against the full schema.
+
+Portable forms (the MCP Inspector's `--strict` tool-schema lint, and the function-calling
+subsets of Gemini and OpenAI):
+- a single `type` per property, never a type array (`["string", "null"]`): Gemini's
+  OpenAPI-subset `parameters` take one type, and the Inspector warns on arrays;
+- input schemas have no `null` at all: an optional argument is simply not required, so
+  neither `nullable: true` (OpenAPI, not JSON Schema) nor an `anyOf` with `null` (JSON
+  Schema, not accepted by older Gemini) is needed;
+- output schemas, which no function-calling API reads, keep a nullable field as
+  `anyOf: [{type: T}, {type: "null"}]`, the form the Inspector suggests;
+- every input property has its `type` (Gemini CLI drops a tool with an untyped one) and an
+  object argument has `properties` (Gemini: "should be non-empty for OBJECT type").
 """
 
 from __future__ import annotations
@@ -30,8 +43,8 @@ def listed_tool(tool: MCPTool) -> MCPTool:
 def compact_schema(schema: Any) -> Any:
     """The same JSON Schema in fewer bytes: `tools/list` is read in every conversation.
 
-    Drops generated `title`s and `default: null`, and folds pydantic's
-    `anyOf: [{type: T}, {type: null}]` into `type: [T, "null"]`.
+    Drops generated `title`s and `default: null`; keeps pydantic's
+    `anyOf: [{type: T}, {type: null}]` (never a type array: not every client takes one).
     """
     if isinstance(schema, list):
         return [compact_schema(item) for item in schema]
@@ -47,12 +60,6 @@ def compact_schema(schema: Any) -> Any:
             out[key] = " ".join(value.split())
         else:
             out[key] = compact_schema(value)
-    variants = out.get("anyOf")
-    if isinstance(variants, list) and len(variants) == 2 and {"type": "null"} in variants:
-        other = next(v for v in variants if v != {"type": "null"})
-        if isinstance(other, dict) and isinstance(other.get("type"), str):
-            del out["anyOf"]
-            out = {**other, **out, "type": [other["type"], "null"]}
     if "default" in out and out["default"] is None:
         del out["default"]
     if out.get("additionalProperties") is True:
@@ -98,21 +105,37 @@ def _enum_typed(prop: Any) -> Any:
     return prop
 
 
+def _not_null(prop: Any) -> Any:
+    """An optional argument's schema without its `null` branch: leaving it out is how to
+    unset it, so no client needs a nullable spelling."""
+    variants = prop.get("anyOf") if isinstance(prop, dict) else None
+    if not isinstance(variants, list) or {"type": "null"} not in variants:
+        return prop
+    others = [v for v in variants if v != {"type": "null"}]
+    if len(others) != 1 or not isinstance(others[0], dict):
+        return prop
+    rest = {k: v for k, v in prop.items() if k != "anyOf"}
+    return {**others[0], **rest}
+
+
 def _optional_inputs(schema: Any) -> Any:
-    """Optional arguments need not advertise `null` (leaving them out is how to unset)
-    nor a boolean flag its `false` default."""
+    """Optional arguments need not advertise `null` nor a boolean flag its `false`
+    default; every argument keeps its `type` (some clients drop a tool without one)."""
     props = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(props, dict):
         return schema
     required = set(schema.get("required") or ())
     out: dict[str, Any] = {}
     for name, prop in props.items():
-        kind = prop.get("type") if isinstance(prop, dict) else None
-        if name not in required and isinstance(kind, list) and len(kind) == 2 and "null" in kind:
-            prop = {**prop, "type": next(t for t in kind if t != "null")}
-        if kind == "boolean" and prop.get("default") is False:
+        if name not in required:
+            prop = _not_null(prop)
+        if (
+            isinstance(prop, dict)
+            and prop.get("type") == "boolean"
+            and prop.get("default") is False
+        ):
             prop = {k: v for k, v in prop.items() if k != "default"}
-        out[name] = _enum_typed(prop)
+        out[name] = prop
     return {**schema, "properties": out}
 
 

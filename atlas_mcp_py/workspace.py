@@ -46,6 +46,7 @@ from atlas_mcp_py.files import (
     prepare_upload,
     too_broad,
 )
+from atlas_mcp_py.protocol import report_progress
 from atlas_mcp_py.results import JobResult
 
 __all__ = [
@@ -185,7 +186,7 @@ def upload_progress(ctx: Context[Any], filename: str) -> ProgressFn:
         last = now
         percent = sent * 100 // size if size else 100
         message = f"Uploading {filename}: {percent}% of {human_size(size)}"
-        await ctx.report_progress(sent, size, message)
+        await report_progress(ctx, sent, size, message)
 
     return report
 
