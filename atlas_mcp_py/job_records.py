@@ -12,9 +12,11 @@ from pydantic import BaseModel
 
 from atlas_mcp_py.models import Prediction
 
-__all__ = ["JobRecord", "JobState", "prompt_excerpt"]
+__all__ = ["STALE_SUBMITTING_SECONDS", "JobRecord", "JobState", "prompt_excerpt"]
 
 PROMPT_EXCERPT_CHARS = 200
+STALE_SUBMITTING_SECONDS = 300.0
+"""A row still `submitting` after this long belongs to a process that died mid-POST."""
 
 JobState = Literal["submitting", "unknown", "processing", "completed", "failed"]
 """`submitting`: written before the POST; `unknown`: the POST may have created a job but

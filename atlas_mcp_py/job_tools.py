@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from atlas_mcp_py.errors import AtlasError
 from atlas_mcp_py.files import UploadSource
+from atlas_mcp_py.job_records import STALE_SUBMITTING_SECONDS
 from atlas_mcp_py.jobs import JobBook, JobRecord, JobState
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.pacing import QueueFn
@@ -61,8 +62,6 @@ __all__ = [
     "submitted_result",
 ]
 
-STALE_SUBMITTING_SECONDS = 300.0
-"""A row still `submitting` after this long belongs to a process that died mid-POST."""
 MODERN_PROTOCOL = "2026-07-28"
 
 

@@ -7,7 +7,8 @@ updates it on every status the server observes later.
 The parts: `job_records` (the row shape, `JobRecord`), `ledger` (the SQLite file,
 `Ledger`: synchronous, usable by tests and other processes) and, here, `JobBook`, what
 the server holds: the same calls run in a worker thread, and a ledger that cannot be
-opened or written turns into a warning in results, never a failed tool. The names of
+opened or written turns into a warning in results, never a failed tool, with one
+exception: a paid request is sent only once its row is written (`JobBook.write`). The names of
 all three are importable from this module.
 """
 
@@ -22,12 +23,13 @@ from typing import TypeVar
 import anyio.to_thread
 
 from atlas_mcp_py.job_records import JobRecord, JobState, prompt_excerpt
-from atlas_mcp_py.ledger import LEDGER_FILENAME, SCHEMA_VERSION, Ledger, LedgerError
+from atlas_mcp_py.ledger import LEDGER_FILENAME, SCHEMA_VERSION, Claim, Ledger, LedgerError
 from atlas_mcp_py.models import Prediction
 
 __all__ = [
     "LEDGER_FILENAME",
     "SCHEMA_VERSION",
+    "Claim",
     "JobBook",
     "JobRecord",
     "JobState",
@@ -102,6 +104,14 @@ class JobBook:
             if notes is not None:
                 notes.append(f"Warning: the job ledger could not record this ({exc}).")
             return None
+
+    async def write(self, fn: Callable[[Ledger], T]) -> T:
+        """`fn(ledger)` in a worker thread, for a write that must succeed before anything
+        else happens (the row of a paid request): raises `LedgerError` when it cannot."""
+        ledger = self.ledger
+        if ledger is None:
+            raise LedgerError(f"{self.path}: {self.problem or 'unavailable'}")
+        return await anyio.to_thread.run_sync(fn, ledger)
 
     async def update(self, prediction: Prediction, notes: list[str] | None = None) -> None:
         await self.run(notes, lambda ledger: ledger.update(prediction))

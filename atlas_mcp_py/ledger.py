@@ -5,6 +5,15 @@ a busy timeout, so several server processes (two IDE windows) share it safely: e
 write is one short `BEGIN IMMEDIATE` transaction. The schema is versioned with
 `PRAGMA user_version`; a file written by a newer schema is refused, never rewritten.
 
+Two guarantees hold across processes. `claim` checks for an identical request and writes
+the row of the one about to be sent in one transaction, so of two processes sending the
+same request at once exactly one gets the row (and POSTs); the other finds it. A job in a
+terminal state (`completed`, `failed`) never goes back to `processing`: a late answer of
+a slower status check does not undo a later one.
+
+Every string is written as valid UTF-8 (lone surrogates replaced); any failure to write,
+an encoding one included, is a `LedgerError`.
+
 `Ledger` is the synchronous API (tests and other processes can use it directly:
 `Ledger.open(path).get(prediction_id)`); the server reaches it through `jobs.JobBook`.
 """
@@ -17,21 +26,29 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from atlas_mcp_py.job_records import JobRecord, JobState, prompt_excerpt
 from atlas_mcp_py.models import Prediction, normalise_status
+from atlas_mcp_py.sanitize import clean_json, clean_text
 
-__all__ = ["LEDGER_FILENAME", "SCHEMA_VERSION", "Ledger", "LedgerError"]
+__all__ = ["LEDGER_FILENAME", "SCHEMA_VERSION", "TERMINAL_STATES", "Claim", "Ledger", "LedgerError"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 LEDGER_FILENAME = "jobs.sqlite3"
 BUSY_TIMEOUT_SECONDS = 10.0
 ERROR_CHARS = 1000
+TERMINAL_STATES = ("completed", "failed")
+_DB_ERRORS = (sqlite3.Error, ValueError, OverflowError)
+"""What a write can raise: database errors, and a value SQLite cannot take (a string
+that is not encodable, an integer too large)."""
 
 _SCHEMA = """
 CREATE TABLE jobs (
@@ -73,7 +90,20 @@ def _state_of(status: str) -> JobState:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(clean_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else clean_text(value)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `Ledger.claim` found: the new row (send its request), or the identical
+    earlier rows that may stand for it (send nothing yet)."""
+
+    row: JobRecord | None
+    earlier: list[JobRecord]
 
 
 _COLUMNS = (
@@ -164,25 +194,30 @@ class Ledger:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(db)` inside one `BEGIN IMMEDIATE` transaction (the write lock of every
+        process sharing the file), committed when it returns, rolled back if it raises."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    cursor = self._db.execute(sql, params)
+                    result = fn(self._db)
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
-                return cursor
-            except sqlite3.Error as exc:
+                return result
+            except _DB_ERRORS as exc:
                 raise LedgerError(f"{self._path}: {exc}") from None
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._transaction(lambda db: db.execute(sql, params))
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[JobRecord]:
         with self._lock:
             try:
                 rows = self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except _DB_ERRORS as exc:
                 raise LedgerError(f"{self._path}: {exc}") from None
         return [_record(row) for row in rows]
 
@@ -207,32 +242,67 @@ class Ledger:
         note: str | None = None,
     ) -> JobRecord:
         """Write a new row (by default a request about to be sent) and return it."""
-        now = time.time()
-        cursor = self._write(
-            "INSERT INTO jobs (prediction_id, api_root, model, status, state, params, "
-            "params_hash, prompt, created_at, updated_at, estimated_cost_usd, note, pid) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                prediction_id,
-                api_root,
-                model,
-                status,
-                _state_of(status),
-                _dumps(params),
-                params_hash,
-                prompt_excerpt(prompt),
-                created_at if created_at is not None else now,
-                now,
-                estimated_cost_usd,
-                note,
-                os.getpid(),
-            ),
+        values = _row_values(
+            model=model,
+            api_root=api_root,
+            params=params,
+            params_hash=params_hash,
+            prompt=prompt,
+            estimated_cost_usd=estimated_cost_usd,
+            status=status,
+            prediction_id=prediction_id,
+            created_at=created_at,
+            note=note,
         )
-        ref = cursor.lastrowid
-        record = self.get_ref(int(ref)) if ref is not None else None
-        if record is None:  # pragma: no cover - sqlite always reports the row id
-            raise LedgerError(f"{self._path}: the new row could not be read back")
-        return record
+        return self._transaction(lambda db: _insert(db, values))
+
+    def claim(
+        self,
+        *,
+        model: str,
+        api_root: str,
+        params: dict[str, Any],
+        params_hash: str,
+        prompt: object = "",
+        estimated_cost_usd: float | None = None,
+        since: float | None,
+        skip: Collection[int] = (),
+    ) -> Claim:
+        """The duplicate check and the row of the request about to be sent, as one
+        transaction across every process sharing the file.
+
+        Rows of the identical request (same hash and API root) created since `since`,
+        not failed and not in `skip` (rows the caller has already found not to count),
+        are returned as `earlier` and nothing is written; otherwise a `submitting` row is
+        written and returned as `row`. `since=None` skips the check (the guard is off, or
+        the caller asked to pay again).
+        """
+        values = _row_values(
+            model=model,
+            api_root=api_root,
+            params=params,
+            params_hash=params_hash,
+            prompt=prompt,
+            estimated_cost_usd=estimated_cost_usd,
+        )
+
+        def claim(db: sqlite3.Connection) -> Claim:
+            if since is not None:
+                earlier = [
+                    _record(row)
+                    for row in db.execute(
+                        f"SELECT {_COLUMNS} FROM jobs WHERE params_hash = ? AND api_root = ? "
+                        "AND created_at >= ? AND state != 'failed' "
+                        "ORDER BY created_at DESC, ref DESC",
+                        (params_hash, api_root, since),
+                    ).fetchall()
+                ]
+                earlier = [row for row in earlier if row.ref not in skip]
+                if earlier:
+                    return Claim(None, earlier)
+            return Claim(_insert(db, values), [])
+
+        return self._transaction(claim)
 
     def attach(self, ref: int, prediction: Prediction, *, note: str | None = None) -> None:
         """Row `ref` became prediction `prediction.id` (the POST answered, or history found it).
@@ -240,35 +310,30 @@ class Ledger:
         If another row already holds that id (another process recorded it first), the
         two are merged: row `ref` is removed and the other row updated.
         """
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    other = self._db.execute(
-                        "SELECT ref FROM jobs WHERE prediction_id = ? AND ref != ?",
-                        (prediction.id, ref),
-                    ).fetchone()
-                    if other is not None:
-                        self._db.execute("DELETE FROM jobs WHERE ref = ?", (ref,))
-                        ref = int(other["ref"])
-                    self._db.execute(
-                        "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note) WHERE ref = ?",
-                        (prediction.id, note, ref),
-                    )
-                    self._db.execute(*_status_update("ref", ref, prediction))
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"{self._path}: {exc}") from None
+
+        def attach(db: sqlite3.Connection) -> None:
+            row_ref = ref
+            other = db.execute(
+                "SELECT ref FROM jobs WHERE prediction_id = ? AND ref != ?",
+                (prediction.id, row_ref),
+            ).fetchone()
+            if other is not None:
+                db.execute("DELETE FROM jobs WHERE ref = ?", (row_ref,))
+                row_ref = int(other["ref"])
+            db.execute(
+                "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note) WHERE ref = ?",
+                (clean_text(prediction.id), _text(note), row_ref),
+            )
+            _apply_status(db, "ref", row_ref, prediction)
+
+        self._transaction(attach)
 
     def mark_unknown(self, ref: int, note: str) -> None:
         """The request of row `ref` may have created a job, but no id came back."""
         self._write(
             "UPDATE jobs SET status = 'unknown', state = 'unknown', note = ?, updated_at = ? "
             "WHERE ref = ? AND prediction_id IS NULL",
-            (note, time.time(), ref),
+            (clean_text(note), time.time(), ref),
         )
 
     def discard(self, ref: int) -> None:
@@ -276,9 +341,14 @@ class Ledger:
         self._write("DELETE FROM jobs WHERE ref = ? AND prediction_id IS NULL", (ref,))
 
     def update(self, prediction: Prediction) -> bool:
-        """Record an observed status of a known job; False when the id is not in the ledger."""
-        cursor = self._write(*_status_update("prediction_id", prediction.id, prediction))
-        return cursor.rowcount > 0
+        """Record an observed status of a known job; False when the id is not in the ledger.
+
+        A job already `completed` or `failed` keeps that state (and its outputs or error):
+        an older answer arriving late changes nothing.
+        """
+        return self._transaction(
+            lambda db: _apply_status(db, "prediction_id", prediction.id, prediction)
+        )
 
     def remember(
         self,
@@ -313,7 +383,7 @@ class Ledger:
         """Note where the job's output was saved; False when the id is not in the ledger."""
         cursor = self._write(
             "UPDATE jobs SET local_path = ?, updated_at = ? WHERE prediction_id = ?",
-            (os.fspath(local_path), time.time(), prediction_id),
+            (clean_text(os.fspath(local_path)), time.time(), prediction_id),
         )
         return cursor.rowcount > 0
 
@@ -363,19 +433,77 @@ class Ledger:
         return {row.prediction_id for row in rows if row.prediction_id}
 
 
-def _status_update(key: str, value: object, prediction: Prediction) -> tuple[str, tuple[Any, ...]]:
+def _row_values(
+    *,
+    model: str,
+    api_root: str,
+    params: dict[str, Any],
+    params_hash: str,
+    prompt: object = "",
+    estimated_cost_usd: float | None = None,
+    status: str = "submitting",
+    prediction_id: str | None = None,
+    created_at: float | None = None,
+    note: str | None = None,
+) -> tuple[Any, ...]:
+    now = time.time()
+    return (
+        _text(prediction_id),
+        clean_text(api_root),
+        clean_text(model),
+        clean_text(status),
+        _state_of(status),
+        _dumps(params),
+        params_hash,
+        clean_text(prompt_excerpt(prompt)),
+        created_at if created_at is not None else now,
+        now,
+        estimated_cost_usd,
+        _text(note),
+        os.getpid(),
+    )
+
+
+def _insert(db: sqlite3.Connection, values: tuple[Any, ...]) -> JobRecord:
+    cursor = db.execute(
+        "INSERT INTO jobs (prediction_id, api_root, model, status, state, params, "
+        "params_hash, prompt, created_at, updated_at, estimated_cost_usd, note, pid) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        values,
+    )
+    row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE ref = ?", (cursor.lastrowid,)).fetchone()
+    if row is None:  # pragma: no cover - sqlite always reports the row id
+        raise LedgerError("the new row could not be read back")
+    return _record(row)
+
+
+def _apply_status(db: sqlite3.Connection, key: str, value: object, prediction: Prediction) -> bool:
+    """Write an observed status to the row whose `key` is `value` (in the caller's
+    transaction); False when there is no such row. A terminal state is never left."""
+    current = db.execute(f"SELECT state FROM jobs WHERE {key} = ?", (value,)).fetchone()
+    if current is None:
+        return False
     state = prediction.state
+    if current["state"] in TERMINAL_STATES and state != current["state"]:
+        logger.debug(
+            "job ledger: %s stays %s (a late answer said %s)",
+            prediction.id,
+            current["state"],
+            prediction.status,
+        )
+        return True
     now = time.time()
     outputs = _dumps(prediction.outputs) if prediction.outputs else None
-    error = prediction.error[:ERROR_CHARS] if prediction.error else None
-    return (
+    error = clean_text(prediction.error[:ERROR_CHARS]) if prediction.error else None
+    db.execute(
         "UPDATE jobs SET status = ?, state = ?, updated_at = ?, "
         "outputs = COALESCE(?, outputs), error = COALESCE(?, error), "
         "completed_at = CASE WHEN ? != 'processing' THEN COALESCE(completed_at, ?) "
         "ELSE completed_at END "
         f"WHERE {key} = ?",
-        (prediction.status, state, now, outputs, error, state, now, value),
+        (clean_text(prediction.status), state, now, outputs, error, state, now, value),
     )
+    return True
 
 
 def _migrate(connection: sqlite3.Connection) -> None:

@@ -7,10 +7,14 @@ holding a lock per request fingerprint (so two identical calls arriving together
 one POST):
 
 1. looks for the same request (model + canonical parameters) in the ledger within the
-   duplicate window; a running or completed one is returned instead of paying again;
+   duplicate window; a running or completed one is returned instead of paying again, and
+   one another server process is sending right now is waited for, then returned;
 2. takes an in-flight slot (waiting its turn, with queue reports, when all are busy),
    held while the request is sent, not while the job runs;
-3. uploads local frames, writes the ledger row, POSTs once, and records the id;
+3. uploads local frames, then *claims* the request: the duplicate check again and the
+   ledger row, in one transaction across processes (`Ledger.claim`). A process that
+   finds another's row there goes back to step 1 instead of sending; a ledger that
+   cannot be written refuses the call, nothing sent. Then it POSTs once and records the id;
 4. when the POST may have reached Atlas but no id came back, never resends: it searches
    Atlas's history for the job; found, it carries on with it; not found, the row stays
    `unknown` and `OutcomeUnknown` tells exactly what was sent and how to check.
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -40,7 +46,8 @@ from atlas_mcp_py.history import (
     find_in_history,
     history_prediction,
 )
-from atlas_mcp_py.jobs import JobBook, JobRecord
+from atlas_mcp_py.job_records import STALE_SUBMITTING_SECONDS
+from atlas_mcp_py.jobs import JobBook, JobRecord, LedgerError
 from atlas_mcp_py.models import HistoryItem, Prediction
 from atlas_mcp_py.pacing import InFlightLimit, QueueFn
 from atlas_mcp_py.planning import (
@@ -76,6 +83,13 @@ DASHBOARD = "https://www.atlascloud.ai (console: history / predictions)"
 QUEUE_PROGRESS_LEAD = 0.2
 """A queued call's wait counts from slightly before it joined the queue, so the
 progress values of the wait continue above those of the queue reports."""
+
+CLAIM_ATTEMPTS = 5
+"""How often a call may find a new identical request appear between its duplicate check
+and its claim before it gives up (each time, that request is waited for and returned)."""
+OTHER_PROCESS_POLL = (0.05, 0.5)
+"""Polling the ledger row of an identical request another process is sending: first and
+longest interval (s)."""
 
 UploadFn = Callable[[str], Awaitable[str]]
 """A frame argument's name -> the URL of its local file, uploaded (or reused)."""
@@ -198,15 +212,23 @@ class Submitter:
         gives up after a minute hears "not sent" rather than a timeout.
         """
         self.settings.require_api_key()
+        if not self.book.available:
+            raise Refused(self._unrecordable(self.book.problem or "unavailable"))
         notes = list(plan.notes)
         _, params_hash = self.canonical(plan, digests or {})
         joined = self._clock()
         release: Callable[[], None] | None = None
+        prediction: Prediction | None = None
+        earlier: Submitted | None = None
+        wait_budget = queue_budget if queue_budget is not None else self.settings.request_deadline
+        skip: set[int] = set()
+        """Rows of this request found not to count (failed, unknown to Atlas)."""
         async with self._locks.hold(params_hash):
-            earlier = None
-            if not allow_duplicate:
-                earlier = await self._earlier_job(plan, params_hash, notes)
-            if earlier is None:
+            for _ in range(CLAIM_ATTEMPTS):
+                if not allow_duplicate:
+                    earlier = await self._earlier_job(plan, params_hash, notes, skip, wait_budget)
+                if earlier is not None:
+                    break
                 queued = False
 
                 async def waiting(ahead: int) -> None:
@@ -227,20 +249,37 @@ class Submitter:
                     )
                 try:
                     started = joined - QUEUE_PROGRESS_LEAD if queued else self._clock()
-                    prediction = await self._send(plan, params_hash, upload, notes)
+                    check = None if allow_duplicate else skip
+                    prediction = await self._send(plan, params_hash, upload, notes, check)
                 finally:
                     # Waiting on a job costs Atlas a poll every few seconds and this
                     # server next to nothing: only sending is paced.
                     release()
+                if prediction is not None:
+                    break
         if earlier is not None:
             yield earlier
             return
+        if prediction is None:
+            raise Refused(
+                "Not sent: identical requests kept appearing from other server processes "
+                "sharing this job ledger while this one was about to be sent. Nothing was "
+                "billed by this call; atlas_list_jobs shows those jobs."
+            )
         self.book.add_warning(notes)
         yield Submitted(prediction, started, plan.estimated_cost_usd, notes)
 
     async def _send(
-        self, plan: Plan, params_hash: str, upload: UploadFn, notes: list[str]
-    ) -> Prediction:
+        self,
+        plan: Plan,
+        params_hash: str,
+        upload: UploadFn,
+        notes: list[str],
+        skip: set[int] | None,
+    ) -> Prediction | None:
+        """Upload the frames, claim the request, POST it once. None (nothing sent) when
+        the claim found an identical request not yet looked at; `skip=None` claims
+        without the duplicate check."""
         model = plan.model.id
         body = dict(plan.body)
         for name in FRAME_NAMES:
@@ -248,39 +287,56 @@ class Submitter:
             if isinstance(value, str) and is_local(value):
                 body[name] = await upload(name)
         api_root = self.settings.base_url
-        row = await self.book.run(
-            notes,
-            lambda ledger: ledger.add(
-                model=model,
-                api_root=api_root,
-                params=body,
-                params_hash=params_hash,
-                prompt=body.get("prompt"),
-                estimated_cost_usd=plan.estimated_cost_usd,
-            ),
-        )
-        ref = row.ref if row is not None else None
+        window = self.settings.duplicate_window_seconds
+        since = self._wall() - window if skip is not None and window > 0 else None
+        seen = frozenset(skip or ())
+        try:
+            claim = await self.book.write(
+                lambda ledger: ledger.claim(
+                    model=model,
+                    api_root=api_root,
+                    params=body,
+                    params_hash=params_hash,
+                    prompt=body.get("prompt"),
+                    estimated_cost_usd=plan.estimated_cost_usd,
+                    since=since,
+                    skip=seen,
+                )
+            )
+        except LedgerError as exc:
+            logger.warning("job ledger: %s; generate refused", exc)
+            raise Refused(self._unrecordable(str(exc))) from None
+        if claim.row is None:
+            return None  # another process claimed it first: look at its row
+        ref = claim.row.ref
         sent_at = self._wall()
         try:
             prediction = await self.client.generate("video", model, body)
         except OutcomeUnknownError as exc:
             reason = trim(str(exc), 200)
-            if ref is not None:
-                await self.book.run(notes, lambda ledger: ledger.mark_unknown(ref, reason))
+            await self.book.run(notes, lambda ledger: ledger.mark_unknown(ref, reason))
             return await self._recover(model, body, sent_at, reason, ref, notes)
         except AtlasError:
-            if ref is not None:  # refused or never sent: nothing to remember
-                await self.book.run(notes, lambda ledger: ledger.discard(ref))
+            # refused or never sent: nothing to remember
+            await self.book.run(notes, lambda ledger: ledger.discard(ref))
             raise
         except anyio.get_cancelled_exc_class():
-            if ref is not None:
-                with anyio.CancelScope(shield=True):
-                    note = "the call was cancelled while the request was being sent"
-                    await self.book.run(None, lambda ledger: ledger.mark_unknown(ref, note))
+            with anyio.CancelScope(shield=True):
+                note = "the call was cancelled while the request was being sent"
+                await self.book.run(None, lambda ledger: ledger.mark_unknown(ref, note))
             raise
-        if ref is not None:
-            await self.book.run(notes, lambda ledger: ledger.attach(ref, prediction))
+        await self.book.run(notes, lambda ledger: ledger.attach(ref, prediction))
         return prediction
+
+    def _unrecordable(self, problem: str) -> str:
+        return (
+            f"Not sent: the job ledger cannot record this request ({trim(problem, 300)}), and "
+            "a paid job is sent only once it is written down (a restart would forget it "
+            "otherwise). Nothing was sent or billed. Fix: free disk space, or set "
+            "ATLAS_MCP_STATE_DIR to a writable directory (or move a damaged jobs.sqlite3 "
+            "aside) and restart the server. atlas_list_models, atlas_upload_media and "
+            "atlas_check_status keep working meanwhile."
+        )
 
     # -- the lost-id path --------------------------------------------------------------
 
@@ -313,7 +369,7 @@ class Submitter:
         body: dict[str, Any],
         sent_at: float,
         reason: str,
-        ref: int | None,
+        ref: int,
         notes: list[str],
     ) -> Prediction:
         logger.warning("generate outcome unknown (%s); searching Atlas's history", reason)
@@ -323,8 +379,7 @@ class Submitter:
             if prediction.model is None:
                 prediction = prediction.model_copy(update={"model": model})
             note = f"id found in Atlas's history after: {reason}"
-            if ref is not None:
-                await self.book.run(notes, lambda ledger: ledger.attach(ref, prediction, note=note))
+            await self.book.run(notes, lambda ledger: ledger.attach(ref, prediction, note=note))
             notes.append(
                 f"Atlas's answer to the submission was lost ({reason}). The request was not "
                 f"resent; the job was found in Atlas's history as {prediction.id}."
@@ -341,11 +396,7 @@ class Submitter:
         if candidates:
             ids = ", ".join(item.id for item in candidates[:5])
             searched += f" Jobs of this model from that time that may be it: {ids}."
-        recorded = (
-            'The ledger keeps this request as "unknown": atlas_list_jobs shows it.'
-            if ref is not None
-            else "The job ledger is unavailable, so this request is not recorded."
-        )
+        recorded = 'The ledger keeps this request as "unknown": atlas_list_jobs shows it.'
         raise OutcomeUnknown(
             f"The outcome of this generate request is unknown: {reason}. It may have "
             "reached Atlas and may be billed, so it was NOT resent. "
@@ -358,8 +409,10 @@ class Submitter:
     # -- the duplicate guard -----------------------------------------------------------
 
     async def _earlier_job(
-        self, plan: Plan, params_hash: str, notes: list[str]
+        self, plan: Plan, params_hash: str, notes: list[str], skip: set[int], budget: float
     ) -> Submitted | None:
+        """The identical earlier job this call stands for, if one counts; rows found not
+        to count are added to `skip`."""
         window = self.settings.duplicate_window_seconds
         if window <= 0:
             return None
@@ -368,9 +421,19 @@ class Submitter:
         rows = await self.book.run(
             notes, lambda ledger: ledger.same_request(params_hash, api_root, since)
         )
-        for row in rows or []:
+        for found in rows or []:
+            if found.ref in skip:
+                continue
+            row = found
+            if _sent_elsewhere(row, self._wall()):
+                waited = await self._await_other(row, budget)
+                if waited is None:  # refused or never sent there: nothing to return
+                    skip.add(row.ref)
+                    continue
+                row = waited
             prediction = await self._current(row, plan)
             if prediction is None or prediction.state == "failed":
+                skip.add(row.ref)
                 continue
             age = self._wall() - row.created_at
             self.book.add_warning(notes)
@@ -388,6 +451,26 @@ class Submitter:
                 duplicate_of=row,
             )
         return None
+
+    async def _await_other(self, row: JobRecord, budget: float) -> JobRecord | None:
+        """Wait (at most `budget` s) for another process to finish sending the identical
+        request of `row`: the row as it then is, or None when it was dropped (refused or
+        never sent). Raises `Refused` when the budget ends first."""
+        ref = row.ref
+        delay, longest = OTHER_PROCESS_POLL
+        with anyio.move_on_after(budget):
+            while True:
+                current = await self.book.run(None, lambda ledger: ledger.get_ref(ref))
+                if current is None or not _sent_elsewhere(current, self._wall()):
+                    return current
+                await anyio.sleep(delay)
+                delay = min(longest, delay * 2)
+        raise Refused(
+            f"Not sent: an identical request is being sent right now by another atlas-mcp "
+            f"server sharing this job ledger (process {row.pid}), and paying twice is worse "
+            "than waiting. Nothing was billed by this call; call again in a moment and it "
+            "returns that job (atlas_list_jobs shows it)."
+        )
 
     async def _current(self, row: JobRecord, plan: Plan) -> Prediction | None:
         """What an earlier identical job is now; None when it does not count."""
@@ -422,3 +505,26 @@ class Submitter:
         note = "id found in Atlas's history by the duplicate guard"
         await self.book.run(None, lambda ledger: ledger.attach(row.ref, prediction, note=note))
         return prediction
+
+
+def _sent_elsewhere(row: JobRecord, now: float) -> bool:
+    """Is another, live process sending the request of `row` right now?"""
+    if row.state != "submitting" or row.prediction_id is not None:
+        return False
+    if row.pid is None or row.pid == os.getpid():
+        return False  # this process sends one request at a time per fingerprint
+    if now - row.updated_at > STALE_SUBMITTING_SECONDS:
+        return False
+    return _alive(row.pid)
+
+
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
