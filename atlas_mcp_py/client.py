@@ -41,6 +41,7 @@ from atlas_mcp_py.retry import (
     parse_retry_after,
     transport_failure,
 )
+from atlas_mcp_py.sanitize import Redactor, clean_text
 
 __all__ = ["AtlasClient", "GenerateKind", "LazyHTTPTransport", "RetryPolicy", "parse_retry_after"]
 
@@ -148,6 +149,7 @@ class AtlasClient:
         self._catalog: tuple[float, list[ModelInfo]] | None = None
         self._catalog_lock = anyio.Lock()
         self._schemas: dict[str, dict[str, Any]] = {}
+        self._redactor: Redactor | None = None
 
     async def __aenter__(self) -> AtlasClient:
         return self
@@ -218,7 +220,9 @@ class AtlasClient:
         prediction id came back.
         """
         payload = {**params, "model": model}
-        body = await self._request("POST", _GENERATE_PATHS[kind], json=payload, billed=True)
+        body = await self._request(
+            "POST", _GENERATE_PATHS[kind], json=payload, once=True, billed=True
+        )
         try:
             prediction = parse_prediction(body)
         except APIResponseError as exc:
@@ -312,7 +316,7 @@ class AtlasClient:
             "/api/v1/model/uploadMedia",
             content=body,
             headers=headers,
-            billed=True,
+            once=True,  # free (no job, nothing billed), but a streamed body is sent once
             deadline=None,
         )
         return parse_upload(result)
@@ -334,12 +338,15 @@ class AtlasClient:
         json: Any = None,
         content: Callable[[], AsyncIterator[bytes]] | None = None,
         headers: Mapping[str, str] | None = None,
+        once: bool = False,
         billed: bool = False,
         deadline: float | None = -1.0,
     ) -> Any:
-        """Send one logical request with the retry policy; return the decoded body.
+        """Send one logical request with the retry policy; return the decoded body
+        (every string in it cleaned: the key blanked, lone surrogates replaced).
 
-        `billed` marks a POST that must never be repeated once it may have reached Atlas.
+        `once` marks a POST never repeated once it may have reached Atlas; `billed` one
+        that may create a paid job (what a lost answer then means).
         `deadline` is the overall limit in seconds (-1: the settings' default; None: none).
         """
         all_headers = dict(headers or {})
@@ -352,7 +359,7 @@ class AtlasClient:
         while True:
             try:
                 return await self._attempt(
-                    method, path, params, json, content, all_headers, billed, give_up_at
+                    method, path, params, json, content, all_headers, once, billed, give_up_at
                 )
             except Retryable as retry:
                 error = retry.error
@@ -381,6 +388,7 @@ class AtlasClient:
         json: Any,
         content: Callable[[], AsyncIterator[bytes]] | None,
         headers: dict[str, str],
+        once: bool,
         billed: bool,
         give_up_at: float | None,
     ) -> Any:
@@ -397,20 +405,22 @@ class AtlasClient:
                     headers=headers,
                 )
         except (httpx2.RequestError, TimeoutError) as exc:
-            raise transport_failure(where, exc, billed) from None
+            raise transport_failure(where, exc, once, billed=billed) from None
         logger.debug(
             "%s -> %d (request id %s)",
             where,
             response.status_code,
-            response.headers.get("x-request-id"),
+            self._scrub(clean_text(response.headers.get("x-request-id", ""))),
         )
-        return interpret(where, response, billed=billed, scrub=self._scrub)
+        return interpret(where, response, once=once, billed=billed, scrub=self._scrub)
 
     def _scrub(self, text: str) -> str:
-        """`text` with the API key blanked out, in case a server echoes it back."""
-        key = self._settings.api_key
-        secret = key.get_secret_value() if key is not None else ""
-        return text.replace(secret, "[redacted]") if secret else text
+        """`text` with the API key blanked out (as is, percent-encoded, after `Bearer`),
+        in case a server echoes it back."""
+        if self._redactor is None:
+            key = self._settings.api_key
+            self._redactor = Redactor(key.get_secret_value() if key is not None else None)
+        return self._redactor(text)
 
 
 def _path_only(path: str) -> str:

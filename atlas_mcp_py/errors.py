@@ -19,7 +19,13 @@ AtlasError
 ```
 
 A failed prediction is data (`status: failed`), not an exception. Messages never carry
-the API key: they are built from status codes and the server's own message only.
+the API key: they are built from status codes and the server's own message only, with
+the key blanked out of the latter.
+
+Two questions every error answers apart, as attributes: `billed` (may a paid job exist
+because of the failed request?) and `retry_safe` (can calling again pay twice?). A lost
+answer to a generate POST is billed and not safe to retry; a lost answer to an upload is
+neither billed nor unsafe: uploads are free and create no job.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ __all__ = [
 class AtlasError(Exception):
     """Base class of every error this package raises on purpose."""
 
+    billed: bool = False
+    """A paid job may exist because of the request that failed."""
+    retry_safe: bool = True
+    """Calling again cannot pay twice (whether it can succeed is another matter)."""
+
 
 class ConfigError(AtlasError):
     """A setting is missing or invalid (for example no API key when a call needs one)."""
@@ -68,13 +79,16 @@ class APITimeoutError(APIConnectionError):
 class OutcomeUnknownError(AtlasError):
     """A request that may have reached Atlas got no usable answer.
 
-    For a generate POST this means a job may exist and may be billed: it must not be
-    resubmitted blindly; look it up in the history instead.
+    For a generate POST (`billed=True`) this means a job may exist and may be billed: it
+    must not be resubmitted blindly; look it up in the history instead. For an upload
+    (`billed=False`) nothing is billed either way and calling again is safe.
     """
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+    def __init__(self, message: str, *, request_id: str | None = None, billed: bool = True) -> None:
         super().__init__(message)
         self.request_id = request_id
+        self.billed = billed
+        self.retry_safe = not billed
 
 
 class UploadSourceError(AtlasError):

@@ -220,6 +220,11 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
         return f"{fault} {sent}Try again later."
     if isinstance(exc, APIStatusError):
         return f"Atlas answered {exc.status}: {trim(exc.message, 300)}."
+    if isinstance(exc, OutcomeUnknownError) and not exc.billed:
+        return (
+            f"{trim(str(exc), 300)}. This was an upload: uploads are free and create no "
+            "job, so nothing was billed and calling again is safe."
+        )
     if isinstance(exc, OutcomeUnknownError):
         return (
             f"{trim(str(exc), 300)}. The request may have reached Atlas and may be billed, "

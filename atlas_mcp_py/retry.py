@@ -36,6 +36,7 @@ from atlas_mcp_py.errors import (
     status_error,
 )
 from atlas_mcp_py.models import FAILURE_STATUSES, error_message, unwrap
+from atlas_mcp_py.sanitize import clean_json, clean_text
 
 __all__ = [
     "NEVER_SENT",
@@ -96,43 +97,55 @@ class Retryable(Exception):
 
 
 def transport_failure(
-    where: str, exc: httpx2.RequestError | TimeoutError, billed: bool
+    where: str, exc: httpx2.RequestError | TimeoutError, once: bool, *, billed: bool = True
 ) -> Exception:
     """The exception for a request that got no readable answer: `Retryable` when the
-    policy may try again, `OutcomeUnknownError` when a billed request may have arrived."""
+    policy may try again, `OutcomeUnknownError` when a request sent at most `once` may
+    have arrived (`billed`: a paid job may exist then)."""
     if isinstance(exc, NEVER_SENT):
         kind = APITimeoutError if isinstance(exc, httpx2.TimeoutException) else APIConnectionError
         return Retryable(kind(f"{where}: could not connect to Atlas ({type(exc).__name__})"))
     if isinstance(exc, httpx2.TransportError | TimeoutError):
         # The request may have reached Atlas: a read timeout, a dropped connection.
         detail = type(exc).__name__ if isinstance(exc, httpx2.TransportError) else "deadline"
-        if billed:
+        if once:
             return OutcomeUnknownError(
-                f"{where}: the request was sent but no answer came back ({detail})"
+                f"{where}: the request was sent but no answer came back ({detail})",
+                billed=billed,
             )
         return Retryable(APITimeoutError(f"{where}: no answer from Atlas ({detail})"))
     # e.g. a body that fails to decode (bad gzip)
-    if billed:
-        return OutcomeUnknownError(f"{where}: the answer could not be read ({type(exc).__name__})")
+    if once:
+        return OutcomeUnknownError(
+            f"{where}: the answer could not be read ({type(exc).__name__})", billed=billed
+        )
     return Retryable(
         APIResponseError(f"{where}: the answer could not be read ({type(exc).__name__})")
     )
 
 
 def interpret(
-    where: str, response: httpx2.Response, *, billed: bool, scrub: Callable[[str], str]
+    where: str,
+    response: httpx2.Response,
+    *,
+    once: bool,
+    scrub: Callable[[str], str],
+    billed: bool = True,
 ) -> Any:
     """The decoded body of an answer, or the exception it stands for (`Retryable` when
-    the policy may try again). `scrub` blanks secrets out of error messages."""
+    the policy may try again). `once`: the request is never repeated once it may have
+    arrived; `billed`: it may create a paid job. `scrub` is applied to every string of
+    the body (and so to error messages): the key and lone surrogates go."""
     request_id = response.headers.get("x-request-id")
-    body = _decode(response)
+    body = _decode(response, scrub)
     status = response.status_code
     if 200 <= status < 300:
         if body is None:
-            if billed:
+            if once:
                 raise OutcomeUnknownError(
                     f"{where}: Atlas answered {status} but the body was unreadable",
                     request_id=request_id,
+                    billed=billed,
                 ) from None
             raise Retryable(
                 APIResponseError(f"{where}: Atlas answered {status} with a body that is not JSON")
@@ -143,16 +156,17 @@ def interpret(
             status = code  # an error dressed as HTTP 200
         else:
             return body
-    message = scrub(error_message(body) or _reason(response))
+    message = scrub(clean_text(error_message(body) or _reason(response)))
     if status >= 500 and _terminal_failure(body):
         return body  # a failed job answered as 5xx: an answer, not an outage
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     error = status_error(status, message, request_id=request_id, retry_after=retry_after)
-    if billed:
+    if once:
         if isinstance(error, ServerError):
             raise OutcomeUnknownError(
                 f"{where}: Atlas answered {status} ({message}); it may have processed the request",
                 request_id=request_id,
+                billed=billed,
             ) from None
         raise error
     if isinstance(error, RateLimitError | ServerError):
@@ -160,11 +174,12 @@ def interpret(
     raise error
 
 
-def _decode(response: httpx2.Response) -> Any:
+def _decode(response: httpx2.Response, scrub: Callable[[str], str]) -> Any:
     try:
-        return response.json()
+        body = response.json()
     except ValueError:
         return None
+    return clean_json(body, scrub)
 
 
 def _terminal_failure(body: Any) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["REDACTED", "Redactor", "clean_json", "clean_text"]
@@ -52,7 +53,7 @@ class Redactor:
         return text
 
 
-def clean_json(value: Any, redact: Redactor | None = None) -> Any:
+def clean_json(value: Any, redact: Callable[[str], str] | None = None) -> Any:
     """A decoded JSON value with `clean_text` (and `redact`) applied to every string."""
     if isinstance(value, str):
         text = clean_text(value)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from helpers import structured, text_of
 from mcp import Client, StdioServerParameters
@@ -42,6 +43,13 @@ def server_params(sim: SimulatorServer, root: Path, state: Path) -> StdioServerP
     )
 
 
+async def call(
+    client: Client, arguments: dict[str, Any], go: anyio.Event, results: dict[int, Any], index: int
+) -> None:
+    await go.wait()
+    results[index] = await client.call_tool("atlas_generate_video", arguments)
+
+
 async def test_two_servers_sending_the_same_request_at_once_pay_once(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
@@ -57,17 +65,12 @@ async def test_two_servers_sending_the_same_request_at_once_pay_once(
                 go = anyio.Event()
                 results: dict[int, Any] = {}
 
-                async def call(index: int, client: Client, go: anyio.Event = go) -> None:
-                    await go.wait()
-                    results[index] = await client.call_tool(
-                        "atlas_generate_video",
-                        {"prompt": f"a lighthouse, take {round_}", "wait": False},
-                    )
+                arguments = {"prompt": f"a lighthouse, take {round_}", "wait": False}
 
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(call, 0, first)
-                    tg.start_soon(call, 1, second)
-                    await anyio.sleep(0)
+                    tg.start_soon(call, first, arguments, go, results, 0)
+                    tg.start_soon(call, second, arguments, go, results, 1)
+                    await anyio.lowlevel.checkpoint()  # both calls wait on `go`
                     go.set()
                 posts = sim.state.count("generate") - before
                 if posts != 1:

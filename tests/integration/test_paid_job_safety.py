@@ -205,41 +205,48 @@ def corrupt_ledger(state_dir: Path) -> Path:
     return path
 
 
-async def test_a_corrupt_ledger_disables_ledger_features_with_a_warning_and_tools_keep_working(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, corrupt_ledger: Path
+async def test_a_corrupt_ledger_refuses_generate_with_the_fix_and_other_tools_keep_working(
+    sim: SimulatorServer, workspace: Path, state_dir: Path, corrupt_ledger: Path, tmp_path: Path
 ) -> None:
+    async with Client(build_server(make_settings(sim, workspace, tmp_path / "ok"))) as other:
+        elsewhere = structured(await other.call_tool("atlas_generate_video", {"prompt": "a dog"}))
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
         models = await client.call_tool("atlas_list_models", {})
         upload = await client.call_tool("atlas_upload_media", {"path": "photo.png"})
-        first = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
-        second = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
+        refused = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
         status = await client.call_tool(
-            "atlas_check_status", {"prediction_id": structured(first)["prediction_id"]}
+            "atlas_check_status", {"prediction_id": elsewhere["prediction_id"]}
         )
         listed = await client.call_tool("atlas_list_jobs", {})
     assert not models.is_error and not upload.is_error
-    for result in (first, status):
-        assert not result.is_error, text_of(result)
-        assert structured(result)["status"] == "completed"
-        assert any("job ledger is unavailable" in n for n in structured(result)["notes"])
-        assert str(state_dir) in text_of(result)
-    assert sim.state.count("generate") == 2  # no ledger, no duplicate guard
-    assert not second.is_error
+    # a paid job is sent only once it can be written down: nothing was sent
+    assert refused.is_error
+    assert "Nothing was sent or billed" in text_of(refused)
+    assert "ATLAS_MCP_STATE_DIR" in text_of(refused) and str(state_dir) in text_of(refused)
+    assert sim.state.count("generate") == 1  # the other server's job only
+    assert not status.is_error, text_of(status)
+    assert structured(status)["status"] == "completed"
+    assert any("job ledger is unavailable" in n for n in structured(status)["notes"])
     assert listed.is_error
     assert "ATLAS_MCP_STATE_DIR" in text_of(listed)
     assert head_of(corrupt_ledger) == b"\x13\x37"  # left untouched
 
 
-async def test_a_state_dir_that_cannot_be_created_disables_the_ledger_not_the_server(
+async def test_a_state_dir_that_cannot_be_created_refuses_generate_not_the_server(
     sim: SimulatorServer, workspace: Path, tmp_path: Path
 ) -> None:
+    # Root ignores file modes, so "read-only" is made with a state dir under a regular
+    # file: mkdir fails there for every user.
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     settings = make_settings(sim, workspace, blocker / "state")
     async with Client(build_server(settings)) as client:
         result = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
-    assert structured(result)["status"] == "completed"
-    assert any("job ledger is unavailable" in n for n in structured(result)["notes"])
+        upload = await client.call_tool("atlas_upload_media", {"path": "photo.png"})
+    assert result.is_error and "Nothing was sent or billed" in text_of(result)
+    assert "ATLAS_MCP_STATE_DIR" in text_of(result)
+    assert sim.state.count("generate") == 0
+    assert not upload.is_error
 
 
 # -- the duplicate guard ---------------------------------------------------------------

@@ -12,7 +12,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from atlas_mcp_py.jobs import SCHEMA_VERSION, JobBook, Ledger, LedgerError, prompt_excerpt
+from atlas_mcp_py.jobs import (
+    SCHEMA_VERSION,
+    Claim,
+    JobBook,
+    Ledger,
+    LedgerError,
+    prompt_excerpt,
+)
 from atlas_mcp_py.models import Prediction
 
 API = "https://api.atlascloud.ai"
@@ -217,3 +224,53 @@ def test_two_processes_writing_at_once_lose_no_rows(tmp_path: Path) -> None:
     assert len(rows) == 2 * count
     assert {r.prediction_id for r in rows} == {f"{n}-{i}" for n in "ab" for i in range(count)}
     assert {r.state for r in rows} == {"completed"}
+
+
+def test_a_terminal_state_is_never_left_by_a_late_answer(ledger: Ledger) -> None:
+    ref = submit(ledger)
+    ledger.attach(ref, Prediction(id="p1", status="processing"))
+    ledger.update(Prediction(id="p1", status="succeeded", outputs=["https://cdn/v.mp4"]))
+    assert ledger.update(Prediction(id="p1", status="processing")) is True  # known id
+    ledger.remember(Prediction(id="p1", status="queued"), api_root=API)
+    row = ledger.get("p1")
+    assert row is not None
+    assert (row.state, row.status, row.outputs) == ("completed", "succeeded", ["https://cdn/v.mp4"])
+    ref2 = submit(ledger, "h2")
+    ledger.attach(ref2, Prediction(id="p2", status="failed", error="moderation"))
+    ledger.attach(ref2, Prediction(id="p2", status="processing"))
+    failed = ledger.get("p2")
+    assert failed is not None and (failed.state, failed.error) == ("failed", "moderation")
+
+
+def test_a_claim_writes_the_row_only_when_no_identical_request_may_count(ledger: Ledger) -> None:
+    def claim(since: float | None, skip: tuple[int, ...] = ()) -> Claim:
+        return ledger.claim(
+            model="m",
+            api_root=API,
+            params={"prompt": "a cat"},
+            params_hash="h",
+            prompt="a cat",
+            since=since,
+            skip=skip,
+        )
+
+    first = claim(time.time() - 60)
+    assert first.row is not None and first.row.state == "submitting"
+    second = claim(time.time() - 60)
+    assert second.row is None
+    assert [r.ref for r in second.earlier] == [first.row.ref]
+    third = claim(time.time() - 60, skip=(first.row.ref,))
+    assert third.row is not None  # the earlier one was found not to count
+    assert claim(None).row is not None  # no check asked
+    assert ledger.count() == 3
+
+
+def test_text_that_is_not_utf8_is_stored_cleaned_never_a_crash(ledger: Ledger) -> None:
+    ref = ledger.add(
+        model="m", api_root=API, params={"prompt": "x\ud83d"}, params_hash="h", prompt="half \ud83d"
+    ).ref
+    ledger.attach(ref, Prediction(id="p1", status="failed", error="cut \ud83d here"))
+    row = ledger.get("p1")
+    assert row is not None
+    assert row.prompt == "half \ufffd" and row.error == "cut \ufffd here"
+    assert row.params == {"prompt": "x\ufffd"}
