@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Final
 
+from starlette import responses
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from .state import SimulatorState
 
 UNAUTHORIZED_MESSAGE: Final = "Unauthorized: invalid or missing API key"
 REQUEST_INDEX_KEY: Final = "atlas_sim.request_index"
+
+
+class JSONResponse(responses.JSONResponse):
+    """Starlette's, except that text UTF-8 cannot encode (a lone surrogate, half an emoji
+    cut by a truncating server) goes out as a `\\ud83d` escape, as JavaScript's
+    `JSON.stringify` sends it, instead of failing the answer."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+            return text.encode("ascii")
 
 
 def sim_state(request: Request) -> SimulatorState:
