@@ -9,7 +9,9 @@ that sends one logical request as attempts. When to retry and what each answer m
 from __future__ import annotations
 
 import logging
+import os
 import random
+import ssl
 import time
 import urllib.parse
 import urllib.request
@@ -23,7 +25,12 @@ import httpx2
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.errors import APIResponseError, OutcomeUnknownError, UploadSourceError
+from atlas_mcp_py.errors import (
+    APIResponseError,
+    ConfigError,
+    OutcomeUnknownError,
+    UploadSourceError,
+)
 from atlas_mcp_py.models import (
     HistoryItem,
     ModelInfo,
@@ -70,8 +77,10 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     Building one imports httpcore2 and loads the TLS trust store into an SSL context
     (60-100 ms on a small machine). A server starts with every IDE session, and many
     sessions never call a tool, so the first request pays that instead of every start.
-    Other variables httpx would read (`.netrc`, `SSL_CERT_FILE`) are not used: no stray
-    credentials are ever attached to a request.
+    The trust store honours `SSL_CERT_FILE` (a CA bundle file) and `SSL_CERT_DIR` (a CA
+    directory), as OpenSSL and curl do: behind a corporate TLS-inspecting proxy they name
+    its CA. `.netrc`, which httpx would also read, is not: no stray credentials are ever
+    attached to a request.
     """
 
     def __init__(self, *, proxies: Mapping[str, str] | None = None, **options: Any) -> None:
@@ -80,6 +89,7 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
         self._options = {**options, "trust_env": False}
         self._proxies = dict(proxies) if proxies is not None else None
         self._inner: dict[str, httpx2.AsyncHTTPTransport] = {}
+        self._ssl: ssl.SSLContext | None = None
 
     def proxy_for(self, url: httpx2.URL) -> str | None:
         """The proxy a request to `url` goes through, or None for a direct connection."""
@@ -104,6 +114,8 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
         key = f"{'fresh' if fresh else 'pooled'} {proxy or ''}"
         if key not in self._inner:  # no await before the assignment: built once
             options = dict(self._options)
+            if "verify" not in options:
+                options["verify"] = self._ssl_context()
             if fresh:
                 options["limits"] = httpx2.Limits(max_keepalive_connections=0)
             self._inner[key] = httpx2.AsyncHTTPTransport(proxy=proxy, **options)
@@ -112,6 +124,23 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     async def aclose(self) -> None:
         for inner in self._inner.values():
             await inner.aclose()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The system's trust store, or the CAs `SSL_CERT_FILE` / `SSL_CERT_DIR` name (one
+        context for every connection); a CA setting that cannot be used is a `ConfigError`."""
+        if self._ssl is None:
+            try:
+                self._ssl = httpx2.create_ssl_context(trust_env=True)
+            except (OSError, ssl.SSLError) as exc:
+                names = [n for n in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(n)]
+                setting = " / ".join(f"{n}={os.environ[n]}" for n in names) or "the trust store"
+                raise ConfigError(
+                    f"Cannot load the TLS certificate authorities from {setting} "
+                    f"({getattr(exc, 'strerror', None) or exc}). Point it at a readable "
+                    "PEM bundle (SSL_CERT_FILE) or certificate directory (SSL_CERT_DIR), "
+                    "or unset it, and restart the server. Nothing was sent."
+                ) from None
+        return self._ssl
 
 
 class AtlasClient:

@@ -231,7 +231,16 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
             "so it was NOT resent. Do not simply call again: the job may already exist."
         )
     if isinstance(exc, APIConnectionError):
-        return f"Could not reach Atlas at {base_url} ({exc}). Nothing was sent; check the network."
+        cause = str(exc)
+        if "SSL_CERT_FILE" in cause:  # the cause carries its fix
+            fix = ""
+        elif "name resolution failed" in cause:
+            fix = " Check the host in ATLASCLOUD_BASE_URL and this machine's DNS or proxy."
+        elif "connection refused" in cause:
+            fix = " Check the port in ATLASCLOUD_BASE_URL and that the service is running."
+        else:
+            fix = " Check the network (behind a proxy, set HTTPS_PROXY)."
+        return f"Could not reach Atlas at {base_url}: {trim(cause, 400)}. Nothing was sent.{fix}"
     if isinstance(exc, UploadSourceError):
         return (
             f"{trim(str(exc), 300)}. Atlas stored nothing usable; upload again once the file "

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import email.utils
 import math
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ __all__ = [
     "NEVER_SENT",
     "RetryPolicy",
     "Retryable",
+    "connect_failure",
     "interpret",
     "parse_retry_after",
     "transport_failure",
@@ -104,7 +107,10 @@ def transport_failure(
     have arrived (`billed`: a paid job may exist then)."""
     if isinstance(exc, NEVER_SENT):
         kind = APITimeoutError if isinstance(exc, httpx2.TimeoutException) else APIConnectionError
-        return Retryable(kind(f"{where}: could not connect to Atlas ({type(exc).__name__})"))
+        error = kind(f"{where}: {connect_failure(exc)}")
+        if _untrusted(exc):
+            return error  # the same certificate again is refused again: no retry
+        return Retryable(error)
     if isinstance(exc, httpx2.TransportError | TimeoutError):
         # The request may have reached Atlas: a read timeout, a dropped connection.
         detail = type(exc).__name__ if isinstance(exc, httpx2.TransportError) else "deadline"
@@ -122,6 +128,60 @@ def transport_failure(
     return Retryable(
         APIResponseError(f"{where}: the answer could not be read ({type(exc).__name__})")
     )
+
+
+CA_HINT = (
+    "if a corporate proxy or firewall inspects TLS, set SSL_CERT_FILE (a CA bundle file) "
+    "or SSL_CERT_DIR (a directory of CA certificates) to include your organisation's CA, "
+    "then restart the server"
+)
+
+
+def connect_failure(exc: BaseException) -> str:
+    """What stopped a connection, from the exception's causes: name resolution, a
+    refused connection, an untrusted certificate, a timeout."""
+    host, port = "the server", ""
+    request = getattr(exc, "_request", None)  # httpx2 sets it; `.request` raises if unset
+    if isinstance(request, httpx2.Request):
+        host = request.url.host
+        port = str(request.url.port or (443 if request.url.scheme == "https" else 80))
+    address = f"{host}:{port}" if port else host
+    cause: BaseException | None = exc
+    seen: list[BaseException] = []
+    while cause is not None and cause not in seen:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for error in seen:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            reason = error.verify_message or error.reason or "not trusted"
+            return (
+                f"TLS certificate verify failed for {host} ({reason}): the certificate it "
+                f"presented is not signed by a CA this machine trusts; {CA_HINT}"
+            )
+        if isinstance(error, ssl.SSLError):
+            return f"the TLS handshake with {address} failed ({error.reason or error})"
+        if isinstance(error, socket.gaierror):
+            return f"name resolution failed for host {host} ({error.strerror or error})"
+        if isinstance(error, ConnectionRefusedError):
+            return f"connection refused at {address} (nothing listens there)"
+    if isinstance(exc, httpx2.TimeoutException):
+        return f"connecting to {address} timed out ({type(exc).__name__})"
+    for error in reversed(seen):
+        if isinstance(error, OSError) and error.strerror:
+            return f"could not connect to {address} ({error.strerror})"
+    detail = str(exc) or type(exc).__name__
+    return f"could not connect to {address} ({detail})"
+
+
+def _untrusted(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None:
+            return False
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def interpret(

@@ -47,8 +47,10 @@ from atlas_mcp_py.job_tools import (
     submitted_result,
 )
 from atlas_mcp_py.jobs import JobBook, Ledger
+from atlas_mcp_py.limits import ArgumentLimit, check_path, check_prediction_id, check_prompt
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
+from atlas_mcp_py.planning import is_local
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.protocol import report_progress, shape_for_version
 from atlas_mcp_py.refusals import refused_arguments
@@ -336,6 +338,7 @@ def build_server(
     ) -> UploadResult:
         """Upload a local media file; returns a temporary https URL usable as `image`."""
         app = state(ctx)
+        within_limits(paths={"path": path})
         return await _upload(app, ctx, path)
 
     async def _upload(app: AppState, ctx: Context[AppState], raw_path: str) -> UploadResult:
@@ -456,6 +459,8 @@ def build_server(
         video_url; one still running at the wait limit returns its prediction_id for
         atlas_check_status."""
         app = state(ctx)
+        frames_and_save = {"image": image, "end_image": end_image, "save_to": save_to}
+        within_limits(prompt=prompt, paths=frames_and_save)
         save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         args = GenerateArgs(model, prompt, image, end_image, duration, resolution, params)
         try:
@@ -523,6 +528,7 @@ def build_server(
     ) -> Annotated[CallToolResult, JobResult]:
         """Status of a video job; the video_url once completed. wait=true waits like generate."""
         app = state(ctx)
+        within_limits(prediction_id=prediction_id, paths={"save_to": save_to})
         save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         try:
             prediction = await app.client.get_prediction(prediction_id)
@@ -552,6 +558,25 @@ def build_server(
 
     register_job_tools(mcp)
     return mcp
+
+
+def within_limits(
+    *,
+    prompt: str | None = None,
+    prediction_id: str | None = None,
+    paths: Mapping[str, str | None] | None = None,
+) -> None:
+    """Refuse (a tool error that says what to pass) an argument no real call has."""
+    try:
+        if prompt is not None:
+            check_prompt(prompt)
+        if prediction_id is not None:
+            check_prediction_id(prediction_id)
+        for name, value in (paths or {}).items():
+            if value is not None and is_local(value):
+                check_path(name, value)
+    except ArgumentLimit as exc:
+        raise ToolError(str(exc)) from None
 
 
 def _matches(model: ModelInfo, kind: str, query: str | None) -> bool:
