@@ -221,9 +221,10 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
     if isinstance(exc, APIStatusError):
         return f"Atlas answered {exc.status}: {trim(exc.message, 300)}."
     if isinstance(exc, OutcomeUnknownError) and not exc.billed:
+        again = " and calling again is safe" if exc.retry_safe else ""
         return (
             f"{trim(str(exc), 300)}. This was an upload: uploads are free and create no "
-            "job, so nothing was billed and calling again is safe."
+            f"job, so nothing was billed{again}."
         )
     if isinstance(exc, OutcomeUnknownError):
         return (
