@@ -8,7 +8,7 @@ The parts: `job_records` (the row shape, `JobRecord`), `ledger` (the SQLite file
 `Ledger`: synchronous, usable by tests and other processes) and, here, `JobBook`, what
 the server holds: the same calls run in a worker thread, and a ledger that cannot be
 opened or written turns into a warning in results, never a failed tool, with one
-exception: a paid request is sent only once its row is written (`JobBook.write`). The names of
+exception: a paid request is sent only once its row is written (`JobBook.run_or_raise`). The names of
 all three are importable from this module.
 """
 
@@ -105,8 +105,8 @@ class JobBook:
                 notes.append(f"Warning: the job ledger could not record this ({exc}).")
             return None
 
-    async def write(self, fn: Callable[[Ledger], T]) -> T:
-        """`fn(ledger)` in a worker thread, for a write that must succeed before anything
+    async def run_or_raise(self, fn: Callable[[Ledger], T]) -> T:
+        """`fn(ledger)` in a worker thread, for a call that must succeed before anything
         else happens (the row of a paid request): raises `LedgerError` when it cannot."""
         ledger = self.ledger
         if ledger is None:

@@ -291,7 +291,7 @@ class Submitter:
         since = self._wall() - window if skip is not None and window > 0 else None
         seen = frozenset(skip or ())
         try:
-            claim = await self.book.write(
+            claim = await self.book.run_or_raise(
                 lambda ledger: ledger.claim(
                     model=model,
                     api_root=api_root,
@@ -460,7 +460,10 @@ class Submitter:
         delay, longest = OTHER_PROCESS_POLL
         with anyio.move_on_after(budget):
             while True:
-                current = await self.book.run(None, lambda ledger: ledger.get_ref(ref))
+                try:
+                    current = await self.book.run_or_raise(lambda ledger: ledger.get_ref(ref))
+                except LedgerError as exc:  # "gone" must not be guessed: it means "send"
+                    raise Refused(self._unrecordable(str(exc))) from None
                 if current is None or not _sent_elsewhere(current, self._wall()):
                     return current
                 await anyio.sleep(delay)
