@@ -8,8 +8,8 @@ The parts: `job_records` (the row shape, `JobRecord`), `ledger` (the SQLite file
 `Ledger`: synchronous, usable by tests and other processes) and, here, `JobBook`, what
 the server holds: the same calls run in a worker thread, and a ledger that cannot be
 opened or written turns into a warning in results, never a failed tool, with one
-exception: a paid request is sent only once its row is written (`JobBook.run_or_raise`). The names of
-all three are importable from this module.
+exception: a paid request is sent only once its row is written (`JobBook.run_or_raise`).
+The names of all three are importable from this module.
 """
 
 from __future__ import annotations
