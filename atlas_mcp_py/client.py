@@ -42,6 +42,7 @@ from atlas_mcp_py.models import (
     parse_upload,
 )
 from atlas_mcp_py.retry import (
+    PROXY_NOTE,
     Retryable,
     RetryPolicy,
     interpret,
@@ -119,7 +120,12 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
             if fresh:
                 options["limits"] = httpx2.Limits(max_keepalive_connections=0)
             self._inner[key] = httpx2.AsyncHTTPTransport(proxy=proxy, **options)
-        return await self._inner[key].handle_async_request(request)
+        try:
+            return await self._inner[key].handle_async_request(request)
+        except httpx2.TransportError as exc:
+            if proxy:  # what failed may be the proxy, not Atlas: say which was tried
+                exc.add_note(f"{PROXY_NOTE}{proxy}")
+            raise
 
     async def aclose(self) -> None:
         for inner in self._inner.values():

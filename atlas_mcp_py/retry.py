@@ -42,6 +42,7 @@ from atlas_mcp_py.sanitize import clean_json, clean_text
 
 __all__ = [
     "NEVER_SENT",
+    "PROXY_NOTE",
     "RetryPolicy",
     "Retryable",
     "connect_failure",
@@ -130,6 +131,9 @@ def transport_failure(
     )
 
 
+PROXY_NOTE = "via proxy "
+"""The note the transport adds to a connection error through a proxy (then the proxy's
+address is the one that failed to resolve or refused)."""
 CA_HINT = (
     "if a corporate proxy or firewall inspects TLS, set SSL_CERT_FILE (a CA bundle file) "
     "or SSL_CERT_DIR (a directory of CA certificates) to include your organisation's CA, "
@@ -145,7 +149,20 @@ def connect_failure(exc: BaseException) -> str:
     if isinstance(request, httpx2.Request):
         host = request.url.host
         port = str(request.url.port or (443 if request.url.scheme == "https" else 80))
+    target, via = host, ""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, str) and note.startswith(PROXY_NOTE):
+            proxy = httpx2.URL(note.removeprefix(PROXY_NOTE))
+            host = proxy.host
+            port = str(proxy.port or (443 if proxy.scheme == "https" else 80))
+            via = " (the proxy that HTTPS_PROXY / HTTP_PROXY names)"
     address = f"{host}:{port}" if port else host
+    return _connect_cause(exc, target, host, address, via)
+
+
+def _connect_cause(exc: BaseException, target: str, host: str, address: str, via: str) -> str:
+    """`target`: the host asked for (whose certificate is checked); `host` / `address`:
+    what was connected to (a proxy's, when one is used, named by `via`)."""
     cause: BaseException | None = exc
     seen: list[BaseException] = []
     while cause is not None and cause not in seen:
@@ -155,22 +172,22 @@ def connect_failure(exc: BaseException) -> str:
         if isinstance(error, ssl.SSLCertVerificationError):
             reason = error.verify_message or error.reason or "not trusted"
             return (
-                f"TLS certificate verify failed for {host} ({reason}): the certificate it "
+                f"TLS certificate verify failed for {target} ({reason}): the certificate it "
                 f"presented is not signed by a CA this machine trusts; {CA_HINT}"
             )
         if isinstance(error, ssl.SSLError):
-            return f"the TLS handshake with {address} failed ({error.reason or error})"
+            return f"the TLS handshake with {target} failed ({error.reason or error})"
         if isinstance(error, socket.gaierror):
-            return f"name resolution failed for host {host} ({error.strerror or error})"
+            return f"name resolution failed for host {host}{via} ({error.strerror or error})"
         if isinstance(error, ConnectionRefusedError):
-            return f"connection refused at {address} (nothing listens there)"
+            return f"connection refused at {address}{via} (nothing listens there)"
     if isinstance(exc, httpx2.TimeoutException):
-        return f"connecting to {address} timed out ({type(exc).__name__})"
+        return f"connecting to {address}{via} timed out ({type(exc).__name__})"
     for error in reversed(seen):
         if isinstance(error, OSError) and error.strerror:
-            return f"could not connect to {address} ({error.strerror})"
+            return f"could not connect to {address}{via} ({error.strerror})"
     detail = str(exc) or type(exc).__name__
-    return f"could not connect to {address} ({detail})"
+    return f"could not connect to {address}{via} ({detail})"
 
 
 def _untrusted(exc: BaseException) -> bool:

@@ -56,6 +56,20 @@ async def test_a_refused_connection_and_a_name_that_does_not_resolve_say_which(
         assert "ConnectError" not in text_of(result)
 
 
+async def test_a_proxy_that_refuses_is_named_as_the_one_that_failed(
+    sim: SimulatorServer, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        result = await client.call_tool("atlas_check_status", {"prediction_id": "abc"})
+    text = text_of(result)
+    assert f"connection refused at 127.0.0.1:{port} (the proxy that HTTPS_PROXY" in text
+    assert sim.state.requests == []
+
+
 @pytest.fixture(scope="module")
 def test_ca() -> trustme.CA:
     return trustme.CA()
