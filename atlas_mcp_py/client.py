@@ -27,15 +27,21 @@ from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import (
     APIResponseError,
+    AuthenticationError,
     ConfigError,
+    ModelUnavailableError,
+    NotFoundError,
     OutcomeUnknownError,
     UploadSourceError,
+    WrongBaseURLError,
 )
 from atlas_mcp_py.models import (
+    Balance,
     HistoryItem,
     ModelInfo,
     Prediction,
     Upload,
+    parse_balance,
     parse_history,
     parse_models,
     parse_prediction,
@@ -50,6 +56,7 @@ from atlas_mcp_py.retry import (
     transport_failure,
 )
 from atlas_mcp_py.sanitize import Redactor, clean_text
+from atlas_mcp_py.schemas import InputSchema, SchemaUnreadable, read_input_schema
 
 __all__ = ["AtlasClient", "GenerateKind", "LazyHTTPTransport", "RetryPolicy", "parse_retry_after"]
 
@@ -61,6 +68,9 @@ _GENERATE_PATHS: dict[GenerateKind, str] = {
     "image": "/api/v1/model/generateImage",
     "audio": "/api/v1/model/generateAudio",
 }
+BALANCE_PATH = "/public/v1/balance"
+EXPIRY_HEADERS = ("x-atlascloud-object-expiration-hours", "x-atlascloud-request-retention-hours")
+"""Answer headers that may say how long a job's outputs are kept (hours)."""
 UPLOAD_CHUNK_BYTES = 256 * 1024
 ProgressFn = Callable[[int, int], Awaitable[None]]
 
@@ -183,7 +193,7 @@ class AtlasClient:
         )
         self._catalog: tuple[float, list[ModelInfo]] | None = None
         self._catalog_lock = anyio.Lock()
-        self._schemas: dict[str, dict[str, Any]] = {}
+        self._schemas: dict[str, InputSchema] = {}
         self._redactor: Redactor | None = None
 
     async def __aenter__(self) -> AtlasClient:
@@ -225,8 +235,12 @@ class AtlasClient:
                 return model
         return None
 
-    async def get_input_schema(self, model_id: str) -> dict[str, Any] | None:
-        """The JSON Schema of a model's input (`components.schemas.Input`), or None."""
+    async def get_input_schema(self, model_id: str) -> InputSchema | None:
+        """A model's input schema (`schemas.read_input_schema` of the OpenAPI document its
+        catalog entry points at), or None when the catalog gives it none.
+
+        Raises `APIResponseError` when the document cannot be read as one.
+        """
         if model_id in self._schemas:
             return self._schemas[model_id]
         model = await self.get_model(model_id)
@@ -234,17 +248,23 @@ class AtlasClient:
             return None
         if not model.schema_url.startswith(("http://", "https://", "/")):
             raise APIResponseError(f"the catalog gives {model_id} an unusable schema URL")
-        # The schema lives at an absolute URL, possibly another host: never send the key.
+        # The schema lives at an absolute URL on another host (static.atlascloud.ai):
+        # never send the key there.
         body = await self._request("GET", model.schema_url, auth=False)
-        schema: Any = body
-        if isinstance(body, dict) and "components" in body:
-            components = body["components"]
-            schemas = components.get("schemas") if isinstance(components, dict) else None
-            schema = schemas.get("Input") if isinstance(schemas, dict) else None
-        if not isinstance(schema, dict):
-            raise APIResponseError(f"the input schema of {model_id} has no Input object")
+        try:
+            schema = read_input_schema(body)
+        except SchemaUnreadable as exc:
+            raise APIResponseError(f"the input schema of {model_id} is unreadable: {exc}") from None
         self._schemas[model_id] = schema
         return schema
+
+    def known_schemas(self) -> dict[str, InputSchema]:
+        """The input schemas read so far, by model id."""
+        return dict(self._schemas)
+
+    async def balance(self) -> Balance:
+        """The account's available balance (free; needs the key)."""
+        return parse_balance(await self._request("GET", BALANCE_PATH))
 
     async def generate(
         self, kind: GenerateKind, model: str, params: Mapping[str, Any]
@@ -255,16 +275,29 @@ class AtlasClient:
         prediction id came back.
         """
         payload = {**params, "model": model}
-        body = await self._request(
-            "POST", _GENERATE_PATHS[kind], json=payload, once=True, billed=True
-        )
+        try:
+            body, headers = await self._exchange(
+                "POST", _GENERATE_PATHS[kind], json=payload, once=True, billed=True
+            )
+        except NotFoundError as exc:
+            if isinstance(exc, ModelUnavailableError):
+                raise
+            raise ModelUnavailableError(
+                exc.status, exc.message, request_id=exc.request_id
+            ) from None
+        request_id = self._scrub(clean_text(headers.get("x-request-id", ""))) or None
         try:
             prediction = parse_prediction(body)
         except APIResponseError as exc:
             raise OutcomeUnknownError(
-                f"Atlas accepted the request but its answer carries no prediction id ({exc})"
+                f"Atlas accepted the request but its answer carries no prediction id ({exc})",
+                request_id=request_id,
             ) from None
-        logger.info("submitted %s job %s on %s", kind, prediction.id, model)
+        hours = _expire_hours(headers)
+        prediction = prediction.model_copy(update={"request_id": request_id, "expire_hours": hours})
+        logger.info(
+            "submitted %s job %s on %s (request id %s)", kind, prediction.id, model, request_id
+        )
         return prediction
 
     async def get_prediction(self, prediction_id: str) -> Prediction:
@@ -384,6 +417,64 @@ class AtlasClient:
         that may create a paid job (what a lost answer then means).
         `deadline` is the overall limit in seconds (-1: the settings' default; None: none).
         """
+        body, _ = await self._exchange(
+            method,
+            path,
+            auth=auth,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+            once=once,
+            billed=billed,
+            deadline=deadline,
+        )
+        return body
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        content: Callable[[], AsyncIterator[bytes]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        once: bool = False,
+        billed: bool = False,
+        deadline: float | None = -1.0,
+    ) -> tuple[Any, httpx2.Headers]:
+        """`_request`, also returning the answer's headers."""
+        try:
+            return await self._attempts(
+                method, path, auth, params, json, content, headers, once, billed, deadline
+            )
+        except AuthenticationError as exc:
+            if exc.status != 401 or isinstance(exc, WrongBaseURLError):
+                raise
+            on_api = not path.startswith(("http://", "https://"))
+            if on_api and (not auth or _has_path(self._settings.base_url)):
+                # Atlas's gateway checks the key before it routes: a 401 on a request
+                # that needs no key, or under a base URL with a path, is a wrong path.
+                raise WrongBaseURLError(
+                    exc.status, exc.message, request_id=exc.request_id
+                ) from None
+            raise
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        auth: bool,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        content: Callable[[], AsyncIterator[bytes]] | None,
+        headers: Mapping[str, str] | None,
+        once: bool,
+        billed: bool,
+        deadline: float | None,
+    ) -> tuple[Any, httpx2.Headers]:
         all_headers = dict(headers or {})
         if auth:
             all_headers["Authorization"] = f"Bearer {self._settings.require_api_key()}"
@@ -426,7 +517,7 @@ class AtlasClient:
         once: bool,
         billed: bool,
         give_up_at: float | None,
-    ) -> Any:
+    ) -> tuple[Any, httpx2.Headers]:
         where = f"{method} {_path_only(path)}"
         remaining = None if give_up_at is None else max(0.0, give_up_at - self._clock())
         try:
@@ -447,7 +538,8 @@ class AtlasClient:
             response.status_code,
             self._scrub(clean_text(response.headers.get("x-request-id", ""))),
         )
-        return interpret(where, response, once=once, billed=billed, scrub=self._scrub)
+        answer = interpret(where, response, once=once, billed=billed, scrub=self._scrub)
+        return answer, response.headers
 
     def _scrub(self, text: str) -> str:
         """`text` with the API key blanked out (as is, percent-encoded, after `Bearer`),
@@ -456,6 +548,23 @@ class AtlasClient:
             key = self._settings.api_key
             self._redactor = Redactor(key.get_secret_value() if key is not None else None)
         return self._redactor(text)
+
+
+def _has_path(base_url: str) -> bool:
+    """Does the base URL carry a path (`https://api.atlascloud.ai/api/v1`)? The API
+    root has none."""
+    return urllib.parse.urlsplit(base_url).path.strip("/") != ""
+
+
+def _expire_hours(headers: httpx2.Headers) -> float | None:
+    for name in EXPIRY_HEADERS:
+        try:
+            hours = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if 0 < hours <= 24 * 365:
+            return hours
+    return None
 
 
 def _path_only(path: str) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_WAIT_SECONDS",
     "DEFAULT_MODEL",
+    "DEFAULT_TEXT_MODEL",
     "NO_PROGRESS_MAX_WAIT_SECONDS",
     "Settings",
     "default_state_dir",
@@ -37,6 +38,9 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.atlascloud.ai"
 DEFAULT_MODEL = "minimax/hailuo-02/fast"
+"""The video model for requests that give a frame (image-to-video: it needs one)."""
+DEFAULT_TEXT_MODEL = "minimax/hailuo-02/t2v-standard"
+"""The video model for text-only requests that name no model."""
 DEFAULT_MAX_WAIT_SECONDS = 100.0
 NO_PROGRESS_MAX_WAIT_SECONDS = 45.0
 """Wait budget when the client sent no progress token: such clients usually stop at 60 s."""
@@ -69,6 +73,8 @@ _ENV = {
     "allowed_hosts": "ATLAS_MCP_ALLOWED_HOSTS",
     "allowed_origins": "ATLAS_MCP_ALLOWED_ORIGINS",
     "log_level": "ATLAS_MCP_LOG_LEVEL",
+    "model": "ATLAS_MCP_MODEL",
+    "text_model": "ATLAS_MCP_TEXT_MODEL",
     "poll_min_seconds": "ATLAS_MCP_POLL_MIN",
     "poll_max_seconds": "ATLAS_MCP_POLL_MAX",
     "heartbeat_seconds": "ATLAS_MCP_HEARTBEAT",
@@ -119,6 +125,10 @@ class Settings(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     """Extra Origin values the HTTP transport accepts (http://localhost etc. always pass)."""
     log_level: LogLevel = "INFO"
+    model: str = Field(DEFAULT_MODEL, min_length=1)
+    """Video model for requests with a frame that name no model."""
+    text_model: str = Field(DEFAULT_TEXT_MODEL, min_length=1)
+    """Video model for text-only requests that name no model."""
     poll_min_seconds: float = Field(DEFAULT_POLL_MIN_SECONDS, gt=0, le=60)
     poll_max_seconds: float = Field(DEFAULT_POLL_MAX_SECONDS, gt=0, le=300)
     heartbeat_seconds: float = Field(DEFAULT_HEARTBEAT_SECONDS, gt=0, le=10)
@@ -147,6 +157,11 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @field_validator("model", "text_model", mode="before")
+    @classmethod
+    def _strip_model(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -10,9 +10,11 @@ AtlasError
 ├── APIResponseError            2xx body we could not understand
 └── APIStatusError(status, message, request_id)
     ├── AuthenticationError 401/403
+    │   └── WrongBaseURLError   a 401 that only a wrong ATLASCLOUD_BASE_URL explains
     ├── InsufficientBalanceError 402
     ├── BadRequestError 400/422
     ├── NotFoundError 404
+    │   └── ModelUnavailableError   404 on generate: the account cannot use the model
     ├── PayloadTooLargeError 413
     ├── RateLimitError 429 (.retry_after)
     └── ServerError 5xx
@@ -20,7 +22,8 @@ AtlasError
 
 A failed prediction is data (`status: failed`), not an exception. Messages never carry
 the API key: they are built from status codes and the server's own message only, with
-the key blanked out of the latter.
+the key blanked out of the latter. They carry Atlas's request id (`X-Request-ID`), which
+Atlas support asks for.
 
 Two questions every error answers apart, as attributes: `billed` (may a paid job exist
 because of the failed request?) and `retry_safe` (can calling again pay twice?). A lost
@@ -40,12 +43,14 @@ __all__ = [
     "BadRequestError",
     "ConfigError",
     "InsufficientBalanceError",
+    "ModelUnavailableError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PayloadTooLargeError",
     "RateLimitError",
     "ServerError",
     "UploadSourceError",
+    "WrongBaseURLError",
     "status_error",
 ]
 
@@ -85,7 +90,7 @@ class OutcomeUnknownError(AtlasError):
     """
 
     def __init__(self, message: str, *, request_id: str | None = None, billed: bool = True) -> None:
-        super().__init__(message)
+        super().__init__(message + _id_text(request_id))
         self.request_id = request_id
         self.billed = billed
         self.retry_safe = not billed
@@ -107,7 +112,7 @@ class APIStatusError(AtlasError):
     """Atlas answered with an error status."""
 
     def __init__(self, status: int, message: str, *, request_id: str | None = None) -> None:
-        super().__init__(f"Atlas API error {status}: {message}")
+        super().__init__(f"Atlas API error {status}: {message}{_id_text(request_id)}")
         self.status = status
         self.message = message
         self.request_id = request_id
@@ -115,6 +120,11 @@ class APIStatusError(AtlasError):
 
 class AuthenticationError(APIStatusError):
     """401/403: the API key is missing, wrong, or has no access to this resource."""
+
+
+class WrongBaseURLError(AuthenticationError):
+    """A 401 where the key cannot be the cause: Atlas's gateway checks the key before it
+    routes, so a wrong path (a base URL ending in `/api/v1`) also answers 401."""
 
 
 class InsufficientBalanceError(APIStatusError):
@@ -127,6 +137,10 @@ class BadRequestError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """404: unknown prediction id or resource."""
+
+
+class ModelUnavailableError(NotFoundError):
+    """404 on generate: the model does not exist for, or is not enabled on, this account."""
 
 
 class PayloadTooLargeError(APIStatusError):
@@ -150,6 +164,10 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: a fault on Atlas's side."""
+
+
+def _id_text(request_id: str | None) -> str:
+    return f" (Atlas request id {request_id})" if request_id else ""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

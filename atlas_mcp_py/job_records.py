@@ -12,11 +12,20 @@ from pydantic import BaseModel
 
 from atlas_mcp_py.models import Prediction
 
-__all__ = ["STALE_SUBMITTING_SECONDS", "JobRecord", "JobState", "prompt_excerpt"]
+__all__ = [
+    "OUTPUT_RETENTION_HOURS",
+    "STALE_SUBMITTING_SECONDS",
+    "JobRecord",
+    "JobState",
+    "prompt_excerpt",
+]
 
 PROMPT_EXCERPT_CHARS = 200
 STALE_SUBMITTING_SECONDS = 300.0
 """A row still `submitting` after this long belongs to a process that died mid-POST."""
+OUTPUT_RETENTION_HOURS = 336
+"""Atlas keeps a job's outputs 14 days (then their URLs answer 404), unless the generate
+request asked for less (`X-AtlasCloud-Object-Expiration-Hours`)."""
 
 JobState = Literal["submitting", "unknown", "processing", "completed", "failed"]
 """`submitting`: written before the POST; `unknown`: the POST may have created a job but
@@ -49,6 +58,10 @@ class JobRecord(BaseModel):
     local_path: str | None = None
     note: str | None = None
     pid: int | None = None
+    request_id: str | None = None
+    """`X-Request-ID` of the generate answer: Atlas support asks for it."""
+    expires_at: float | None = None
+    """Unix seconds after which Atlas no longer serves the job's outputs."""
 
     @property
     def video_url(self) -> str | None:

@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, cast
 
+import anyio
 import anyio.to_thread
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit, MCPServer
@@ -29,6 +30,7 @@ from mcp.types import ToolAnnotations
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
+from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.errors import AtlasError
 from atlas_mcp_py.files import UploadSource
 from atlas_mcp_py.job_records import STALE_SUBMITTING_SECONDS
@@ -52,6 +54,7 @@ __all__ = [
     "JobList",
     "JobSummary",
     "ask_cost",
+    "balance_text",
     "check_cost",
     "checked_elapsed",
     "dry_run_result",
@@ -63,6 +66,8 @@ __all__ = [
 ]
 
 MODERN_PROTOCOL = "2026-07-28"
+BALANCE_WAIT_SECONDS = 5.0
+"""How long a refusal or a question waits for the balance before going without it."""
 
 
 class HasJobs(Protocol):
@@ -339,7 +344,7 @@ def _can_elicit(ctx: Context[Any, Any]) -> bool:
 
 async def ask_cost(
     ctx: Context[Any, Any],
-    model: str,
+    model: str | None,
     prompt: str,
     image: str | None,
     end_image: str | None,
@@ -369,11 +374,23 @@ async def ask_cost(
                 "they agree, call again with confirm_cost: true."
             )
         )
+    balance = await balance_text(submitter.client)
+    available = f" Your Atlas balance: {balance}." if balance else ""
     return Elicit(
-        f"Generate a video with {plan.model.id} for {cost}? "
+        f"Generate a video with {plan.model.id} for {cost}?{available} "
         f"Prompt: {plan.body.get('prompt', '')!s:.200}",
         CostApproval,
     )
+
+
+async def balance_text(client: AtlasClient) -> str | None:
+    """The account's available balance ("$12.50"), or None when it cannot be read soon."""
+    with anyio.move_on_after(BALANCE_WAIT_SECONDS):
+        try:
+            return (await client.balance()).text()
+        except AtlasError:
+            return None
+    return None
 
 
 def check_cost(approval: ElicitationResult[Any]) -> None:

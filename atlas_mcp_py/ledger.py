@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atlas_mcp_py.job_records import JobRecord, JobState, prompt_excerpt
+from atlas_mcp_py.job_records import OUTPUT_RETENTION_HOURS, JobRecord, JobState, prompt_excerpt
 from atlas_mcp_py.models import Prediction, normalise_status
 from atlas_mcp_py.sanitize import clean_json, clean_text
 
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LEDGER_FILENAME = "jobs.sqlite3"
 BUSY_TIMEOUT_SECONDS = 10.0
 ERROR_CHARS = 1000
@@ -75,7 +75,15 @@ CREATE INDEX jobs_by_hash ON jobs (params_hash, created_at);
 CREATE INDEX jobs_by_created ON jobs (created_at);
 """
 
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA}
+_ADD_REQUEST_ID_AND_EXPIRY = f"""
+ALTER TABLE jobs ADD COLUMN request_id TEXT;
+ALTER TABLE jobs ADD COLUMN expires_at REAL;
+UPDATE jobs SET expires_at = created_at + {OUTPUT_RETENTION_HOURS * 3600}
+"""
+"""Version 2: the `X-Request-ID` of the generate answer (Atlas support asks for it), and
+when the job's outputs expire (rows of before: Atlas's default, 14 days)."""
+
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA, 1: _ADD_REQUEST_ID_AND_EXPIRY}
 """Script that takes the schema from version N to N+1."""
 
 
@@ -109,7 +117,7 @@ class Claim:
 _COLUMNS = (
     "ref, prediction_id, api_root, model, status, state, params, params_hash, prompt, "
     "created_at, updated_at, completed_at, estimated_cost_usd, outputs, error, local_path, "
-    "note, pid"
+    "note, pid, request_id, expires_at"
 )
 
 
@@ -320,9 +328,18 @@ class Ledger:
             if other is not None:
                 db.execute("DELETE FROM jobs WHERE ref = ?", (row_ref,))
                 row_ref = int(other["ref"])
+            hours = prediction.expire_hours
             db.execute(
-                "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note) WHERE ref = ?",
-                (clean_text(prediction.id), _text(note), row_ref),
+                "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note), "
+                "request_id = COALESCE(?, request_id), "
+                "expires_at = COALESCE(created_at + ?, expires_at) WHERE ref = ?",
+                (
+                    clean_text(prediction.id),
+                    _text(note),
+                    _text(prediction.request_id),
+                    hours * 3600 if hours is not None else None,
+                    row_ref,
+                ),
             )
             _apply_status(db, "ref", row_ref, prediction)
 
@@ -447,6 +464,7 @@ def _row_values(
     note: str | None = None,
 ) -> tuple[Any, ...]:
     now = time.time()
+    created = created_at if created_at is not None else now
     return (
         _text(prediction_id),
         clean_text(api_root),
@@ -456,19 +474,20 @@ def _row_values(
         _dumps(params),
         params_hash,
         clean_text(prompt_excerpt(prompt)),
-        created_at if created_at is not None else now,
+        created,
         now,
         estimated_cost_usd,
         _text(note),
         os.getpid(),
+        created + OUTPUT_RETENTION_HOURS * 3600,
     )
 
 
 def _insert(db: sqlite3.Connection, values: tuple[Any, ...]) -> JobRecord:
     cursor = db.execute(
         "INSERT INTO jobs (prediction_id, api_root, model, status, state, params, "
-        "params_hash, prompt, created_at, updated_at, estimated_cost_usd, note, pid) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "params_hash, prompt, created_at, updated_at, estimated_cost_usd, note, pid, "
+        "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
     row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE ref = ?", (cursor.lastrowid,)).fetchone()

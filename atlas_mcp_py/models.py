@@ -19,6 +19,7 @@ __all__ = [
     "FAILURE_STATUSES",
     "RUNNING_STATUSES",
     "SUCCESS_STATUSES",
+    "Balance",
     "HistoryItem",
     "JobState",
     "ModelInfo",
@@ -26,6 +27,7 @@ __all__ = [
     "Upload",
     "error_message",
     "normalise_status",
+    "parse_balance",
     "parse_history",
     "parse_models",
     "parse_prediction",
@@ -93,6 +95,8 @@ class ModelInfo(BaseModel):
     price_unit: str | None = None
     description: str = ""
     tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    """Kinds such as `TEXT-TO-VIDEO`, `IMAGE-TO-VIDEO`, `VIDEO-TO-VIDEO`."""
     schema_url: str | None = None
     readme_url: str | None = None
     hidden: bool = False
@@ -112,6 +116,10 @@ class Prediction(BaseModel):
     completed_at: str | None = None
     predict_time: float | None = None
     has_nsfw_contents: bool | None = None
+    request_id: str | None = None
+    """`X-Request-ID` of the answer that created the job (Atlas support asks for it)."""
+    expire_hours: float | None = None
+    """How long Atlas keeps the outputs, when the answer says (else its 14 days)."""
 
     @property
     def state(self) -> JobState:
@@ -239,6 +247,11 @@ def parse_models(body: Any) -> list[ModelInfo]:
             continue
         price, unit = _price(item.get("price"))
         tags: list[Any] = item["tags"] if isinstance(item.get("tags"), list) else []
+        categories: Any = item.get("categories")
+        if isinstance(categories, str):
+            categories = [categories]
+        elif not isinstance(categories, list):
+            categories = []
         models.append(
             ModelInfo(
                 id=str(item["model"]),
@@ -248,12 +261,40 @@ def parse_models(body: Any) -> list[ModelInfo]:
                 price_unit=unit,
                 description=str(item.get("profile") or item.get("description") or ""),
                 tags=tuple(str(t) for t in tags),
+                categories=tuple(
+                    str(c.get("name") if isinstance(c, dict) else c) for c in categories
+                ),
                 schema_url=_str_or_none(item.get("schema")),
                 readme_url=_str_or_none(item.get("readme")),
                 hidden=item.get("display_console") is False,
             )
         )
     return models
+
+
+class Balance(BaseModel):
+    """The account's available balance (`/public/v1/balance`)."""
+
+    available: float
+    currency: str = "usd"
+
+    def text(self) -> str:
+        if self.currency.lower() == "usd":
+            return f"${self.available:,.2f}"
+        return f"{self.available:,.2f} {self.currency.upper()}"
+
+
+def parse_balance(body: Any) -> Balance:
+    """The available balance of a `/public/v1/balance` answer (not wrapped in `data`,
+    though a wrapped one is read too)."""
+    data = body if isinstance(body, dict) and "available" in body else unwrap(body)
+    data = _require_dict(data, "balance")
+    raw = data.get("available")
+    value = _float(raw.get("value") if isinstance(raw, dict) else raw)
+    if value is None:
+        raise APIResponseError("Atlas's balance answer carries no available amount")
+    currency = raw.get("currency") if isinstance(raw, dict) else data.get("currency")
+    return Balance(available=value, currency=str(currency or "usd"))
 
 
 def parse_upload(body: Any) -> Upload:

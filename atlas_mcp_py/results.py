@@ -20,12 +20,14 @@ from atlas_mcp_py.errors import (
     BadRequestError,
     ConfigError,
     InsufficientBalanceError,
+    ModelUnavailableError,
     NotFoundError,
     OutcomeUnknownError,
     PayloadTooLargeError,
     RateLimitError,
     ServerError,
     UploadSourceError,
+    WrongBaseURLError,
 )
 from atlas_mcp_py.models import ModelInfo, Prediction, unix_seconds
 
@@ -152,11 +154,14 @@ def job_text(result: JobResult) -> str:
     """The short text a model reads next to the structured result."""
     pid = result.prediction_id
     took = f" after {int(result.elapsed_seconds)} s" if result.elapsed_seconds is not None else ""
+    cost = result.estimated_cost_usd
+    priced = f", estimated ${cost:.2f}" if cost is not None else ""
     if result.status == "completed":
         where = f" Saved to {result.local_path}." if result.local_path else ""
-        if result.estimated_cost_usd is not None:
-            where += f" Estimated cost: ${result.estimated_cost_usd:.2f}."
-        text = f"Video ready{took}: {result.video_url} (prediction {pid}).{where}"
+        text = (
+            f"Video ready{took}: {result.video_url} (prediction {pid}, {result.model}"
+            f"{priced}).{where}"
+        )
     elif result.status == "failed":
         text = (
             f'Atlas job {pid} ({result.model}) failed{took}: "{result.error}". Nothing to '
@@ -165,7 +170,6 @@ def job_text(result: JobResult) -> str:
             "atlas_list_jobs shows this and earlier jobs."
         )
     elif result.status == "dry_run":
-        cost = result.estimated_cost_usd
         est = f"Estimated cost: ${cost:.2f}." if cost is not None else "Cost: unknown."
         body = trim(json.dumps(result.request or {}, ensure_ascii=False), DRY_RUN_BODY_CHARS)
         text = (
@@ -174,18 +178,44 @@ def job_text(result: JobResult) -> str:
         )
     else:
         text = (
-            f"Atlas job {pid} is still running{took}. It is not lost: call atlas_check_status "
-            f'with prediction_id "{pid}" (wait: true to wait again).'
+            f"Atlas job {pid} ({result.model}{priced}) is still running{took}. It is not "
+            f'lost: call atlas_check_status with prediction_id "{pid}" (wait: true to '
+            "wait again)."
         )
     if result.notes:
         text += " " + " ".join(result.notes)
     return text
 
 
-def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
-    """A message for the model: what happened and what to do next. Never carries the key."""
+def explain(
+    exc: AtlasError, *, base_url: str = "", sent: str = "", balance: str | None = None
+) -> str:
+    """A message for the model: what happened and what to do next, with Atlas's request
+    id when there is one (support asks for it). Never carries the key. `balance` is the
+    account's available balance, when it could be read."""
+    text = _explain(exc, base_url, sent, balance)
+    request_id = getattr(exc, "request_id", None)
+    if request_id and isinstance(exc, APIStatusError):  # OutcomeUnknownError's str has it
+        text += f" (Atlas request id: {request_id})"
+    return text
+
+
+def _explain(exc: AtlasError, base_url: str, sent: str, balance: str | None) -> str:
     if isinstance(exc, ConfigError):
         return str(exc)
+    if isinstance(exc, WrongBaseURLError):
+        return (
+            f"Atlas answered 401 on a path that needs no key or cannot be wrong with a good "
+            f"one: ATLASCLOUD_BASE_URL ({base_url or 'as set'}) is probably wrong. Set it to "
+            "the API root, https://api.atlascloud.ai (without /api/v1), or unset it, then "
+            "restart the server. Nothing was billed."
+        )
+    if isinstance(exc, ModelUnavailableError):
+        return (
+            f"Atlas answered 404 to the generate request: the model is not available to this "
+            f"account ({trim(exc.message, 200)}). Check the id with atlas_list_models, or the "
+            "model's access in the Atlas console. Nothing was billed."
+        )
     if isinstance(exc, AuthenticationError):
         return (
             f"Atlas refused the API key ({exc.status}: {trim(exc.message, 200)}). Check that "
@@ -193,8 +223,9 @@ def explain(exc: AtlasError, *, base_url: str = "", sent: str = "") -> str:
             "server. Nothing was billed."
         )
     if isinstance(exc, InsufficientBalanceError):
+        has = f" (available: {balance})" if balance else ""
         return (
-            "Atlas says the account balance is too low (402). Top up at "
+            f"Atlas says the account balance is too low (402){has}. Top up at "
             "https://www.atlascloud.ai (billing), then try again. Nothing was generated."
         )
     if isinstance(exc, BadRequestError):

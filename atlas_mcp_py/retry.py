@@ -213,8 +213,8 @@ def interpret(
     the policy may try again). `once`: the request is never repeated once it may have
     arrived; `billed`: it may create a paid job. `scrub` is applied to every string of
     the body (and so to error messages): the key and lone surrogates go."""
-    request_id = response.headers.get("x-request-id")
     body = _decode(response, scrub)
+    request_id = response.headers.get("x-request-id") or _body_request_id(body)
     status = response.status_code
     if 200 <= status < 300:
         if body is None:
@@ -249,6 +249,12 @@ def interpret(
     if isinstance(error, RateLimitError | ServerError):
         raise Retryable(error, retry_after=retry_after)
     raise error
+
+
+def _body_request_id(body: Any) -> str | None:
+    """The `request_id` an error body carries (`{"code", "msg", "request_id", "data"}`)."""
+    value = body.get("request_id") if isinstance(body, dict) else None
+    return str(value) if isinstance(value, str | int) and str(value) else None
 
 
 def _decode(response: httpx2.Response, scrub: Callable[[str], str]) -> Any:

@@ -30,14 +30,16 @@ from pydantic import Field, ValidationError
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.client import AtlasClient
-from atlas_mcp_py.config import DEFAULT_MODEL, NO_PROGRESS_MAX_WAIT_SECONDS, Settings
+from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
 from atlas_mcp_py.downloads import SavePlan, save_job_result
 from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
-from atlas_mcp_py.errors import AtlasError
+from atlas_mcp_py.errors import AtlasError, InsufficientBalanceError
 from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, too_broad, upload_file
+from atlas_mcp_py.inputs import format_problem, slots
 from atlas_mcp_py.job_tools import (
     CostApproval,
     ask_cost,
+    balance_text,
     check_cost,
     checked_elapsed,
     dry_run_result,
@@ -65,7 +67,7 @@ from atlas_mcp_py.results import (
     job_text,
     summarise_model,
 )
-from atlas_mcp_py.submission import FRAME_NAMES, GenerateArgs, Refused, Submitter
+from atlas_mcp_py.submission import GenerateArgs, Plan, Refused, Submitter
 from atlas_mcp_py.toolschema import listed_tool
 from atlas_mcp_py.workspace import (
     file_link,
@@ -299,9 +301,11 @@ def build_server(
     def state(ctx: Context[AppState]) -> AppState:
         return ctx.request_context.lifespan_context
 
-    def fail(app: AppState, exc: AtlasError, sent: str = "") -> ToolError:
+    def fail(
+        app: AppState, exc: AtlasError, sent: str = "", balance: str | None = None
+    ) -> ToolError:
         logger.info("tool error: %s", exc)
-        return ToolError(explain(exc, base_url=app.settings.base_url, sent=sent))
+        return ToolError(explain(exc, base_url=app.settings.base_url, sent=sent, balance=balance))
 
     @mcp.tool(
         title="List Atlas models",
@@ -429,7 +433,9 @@ def build_server(
     async def atlas_generate_video(
         ctx: Context[AppState],
         prompt: Annotated[str, Field(min_length=1, description="what the video shows")],
-        model: Annotated[str, Field(description="model id (atlas_list_models)")] = DEFAULT_MODEL,
+        model: Annotated[
+            str | None, Field(description="model id; default by whether image is given")
+        ] = None,
         image: Annotated[
             str | None, Field(description="first frame: https URL or local path")
         ] = None,
@@ -472,8 +478,9 @@ def build_server(
         if dry_run:
             return tool_result(dry_run_result(plan))
         check_cost(approval)
-        local = local_frames({n: plan.body[n] for n in FRAME_NAMES if n in plan.body})
+        local = local_frames(slots(plan.body, plan.media))
         opened = await open_sources(ctx, app.settings, app.roots, local)
+        _check_files(plan, dict(zip(local, opened, strict=True)))
         budget = wait_budget(app.settings, max_wait_seconds, _has_progress_token(ctx))
         called = time.monotonic()  # the budget covers the local queue and the wait
         async with AsyncExitStack() as stack:
@@ -489,14 +496,17 @@ def build_server(
                 )
             except AtlasError as exc:
                 sent = "The job was not created; nothing was billed. "
-                raise fail(app, exc, sent=sent) from None
+                balance = None
+                if isinstance(exc, InsufficientBalanceError):
+                    balance = await balance_text(app.client)
+                raise fail(app, exc, sent=sent, balance=balance) from None
             if not wait or job.prediction.state != "processing":
-                return await _finish(app, submitted_result(job, model), save)
+                return await _finish(app, submitted_result(job, plan.model.id), save)
             return await _wait(
                 app,
                 ctx,
                 job.prediction,
-                model=model,
+                model=plan.model.id,
                 started_at=job.started_at,
                 max_wait_seconds=max(0.0, budget - (time.monotonic() - called)),
                 # a new job's age counts from Atlas's answer, just in; an earlier one's
@@ -577,6 +587,18 @@ def within_limits(
                 check_path(name, value)
     except ArgumentLimit as exc:
         raise ToolError(str(exc)) from None
+
+
+def _check_files(plan: Plan, sources: Mapping[str, UploadSource]) -> None:
+    """Refuse (before any upload) a local file its parameter does not take: a WebP
+    frame for a model that takes JPG and PNG, an image where a video goes."""
+    for slot, source in sources.items():
+        fmt = source.path.suffix.lstrip(".") or None
+        problem = format_problem(plan.param_of(slot), source.media.kind, fmt)
+        if problem is not None:
+            for opened in sources.values():
+                opened.close()
+            raise ToolError(f"{plan.model.id}: {problem} ({source.filename}). Nothing was sent.")
 
 
 def _matches(model: ModelInfo, kind: str, query: str | None) -> bool:

@@ -51,7 +51,6 @@ from atlas_mcp_py.jobs import JobBook, JobRecord, LedgerError
 from atlas_mcp_py.models import HistoryItem, Prediction
 from atlas_mcp_py.pacing import InFlightLimit, QueueFn
 from atlas_mcp_py.planning import (
-    FRAME_NAMES,
     GenerateArgs,
     Plan,
     Refused,
@@ -59,13 +58,11 @@ from atlas_mcp_py.planning import (
     cost_summary,
     estimate_cost,
     fingerprint,
-    is_local,
     make_plan,
 )
 from atlas_mcp_py.results import trim
 
 __all__ = [
-    "FRAME_NAMES",
     "GenerateArgs",
     "OutcomeUnknown",
     "Plan",
@@ -92,7 +89,7 @@ OTHER_PROCESS_POLL = (0.05, 0.5)
 longest interval (s)."""
 
 UploadFn = Callable[[str], Awaitable[str]]
-"""A frame argument's name -> the URL of its local file, uploaded (or reused)."""
+"""A local file's slot (`image`, `images[0]`: `Plan.local`) -> its URL, uploaded (or reused)."""
 
 
 class OutcomeUnknown(Exception):
@@ -177,7 +174,7 @@ class Submitter:
     async def plan(self, args: GenerateArgs) -> Plan:
         """Resolve, validate and price a request (`planning.make_plan`). Raises `Refused`
         or `AtlasError`."""
-        return await make_plan(self.client, args)
+        return await make_plan(self.client, args, self.settings)
 
     def cost_summary(self, plan: Plan) -> str | None:
         """The estimate and the limit, when the job needs the person's confirmation
@@ -204,7 +201,7 @@ class Submitter:
     ) -> AsyncIterator[Submitted]:
         """The job for this request, new or an identical earlier one.
 
-        `digests` are the sha256 of the local frames (name -> hex), which `upload`
+        `digests` are the sha256 of the local files (slot -> hex), which `upload`
         sends when a new job is submitted. An in-flight slot is held while the request is
         sent (frames uploaded, POST answered), not while the job runs. Raises `Refused`,
         `OutcomeUnknown` or `AtlasError` (refused or never sent; nothing was billed).
@@ -281,11 +278,7 @@ class Submitter:
         the claim found an identical request not yet looked at; `skip=None` claims
         without the duplicate check."""
         model = plan.model.id
-        body = dict(plan.body)
-        for name in FRAME_NAMES:
-            value = body.get(name)
-            if isinstance(value, str) and is_local(value):
-                body[name] = await upload(name)
+        body = plan.with_urls({slot: await upload(slot) for slot in plan.local})
         api_root = self.settings.base_url
         window = self.settings.duplicate_window_seconds
         since = self._wall() - window if skip is not None and window > 0 else None

@@ -101,13 +101,20 @@ def validate_arguments(
     *,
     model: str = "this model",
     skip: Iterable[str] = ("model",),
+    hidden: Iterable[str] = (),
+    never_fill: Iterable[str] = (),
 ) -> Validated:
     """Check `body` against the input `schema`; raise `ArgumentError` listing every problem.
 
     Names in `skip` (the `model` the server adds itself) are neither required nor checked.
-    A schema without `properties` cannot judge names: only `required` is checked then.
+    `hidden` are the schema's hidden/disabled names (refused as not settable); a required
+    name in `never_fill` is never filled with its default (a media parameter's default
+    is a sample file, not the caller's). A schema without `properties` cannot judge
+    names: only `required` is checked then.
     """
     skipped = set(skip)
+    hidden_names = set(hidden)
+    unfilled = set(never_fill)
     raw_props = schema.get("properties")
     properties: Mapping[str, Any] = raw_props if isinstance(raw_props, Mapping) else {}
     accepted = accepted_names(schema, skipped)
@@ -120,7 +127,9 @@ def validate_arguments(
             continue
         prop = properties.get(name)
         if not isinstance(prop, Mapping):
-            if properties and not _open_to_extras(schema):
+            if name in hidden_names:
+                problems.append(f"'{name}' is set by Atlas itself and cannot be passed")
+            elif properties and not _open_to_extras(schema):
                 problems.append(f"unknown parameter '{name}'{_suggest(name, accepted)}")
             else:
                 result.body[name] = value
@@ -141,7 +150,8 @@ def validate_arguments(
         if result.body.get(name) is not None or name in reported:
             continue  # present, or already reported as invalid
         prop = properties.get(name)
-        if isinstance(prop, Mapping) and "default" in prop and prop["default"] is not None:
+        fillable = name not in unfilled and isinstance(prop, Mapping)
+        if fillable and isinstance(prop, Mapping) and prop.get("default") not in (None, ""):
             result.body[name] = prop["default"]
             result.filled.append(name)
         else:
