@@ -2,11 +2,12 @@
 
 Each check prints one plain line, `OK`, `WARN` or `FAIL`, and a fix under every problem:
 the installed `mcp` SDK, the configuration, the API key (set or not; never printed, not
-even in part), the API reachable, the key accepted (an authenticated read of the job
-history, which costs nothing), the allowed roots, the job ledger's directory. Then the
-ready-to-paste client config for this machine, with a command that keeps working for the
-way atlas-mcp was installed (`launch.py`: uvx, pipx, a venv...) and a placeholder where
-the key goes. Exit code 0 when nothing failed, 1 otherwise.
+even in part), the API reachable, the key accepted (the account balance, read from
+`/public/v1/balance`, which costs nothing, and printed), the allowed roots, the job
+ledger's directory. Then the ready-to-paste client config for this machine, with a
+command that keeps working for the way atlas-mcp was installed (`launch.py`: uvx, pipx,
+a venv...) and a placeholder where the key goes. Exit code 0 when nothing failed, 1
+otherwise.
 
 The checks go through `Settings` and `AtlasClient`, as the server does: what passes here
 passes for the server started with the same environment.
@@ -29,7 +30,7 @@ from typing import Any, Literal
 import anyio
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.client import AtlasClient
+from atlas_mcp_py.client import BALANCE_PATH, AtlasClient
 from atlas_mcp_py.config import DEFAULT_BASE_URL, Settings
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -38,6 +39,7 @@ from atlas_mcp_py.errors import (
     AtlasError,
     AuthenticationError,
     ConfigError,
+    WrongBaseURLError,
 )
 from atlas_mcp_py.launch import Launch, detect_launch, installed_script
 from atlas_mcp_py.ledger import Ledger, LedgerError
@@ -181,8 +183,8 @@ def _check_key(settings: Settings) -> Check:
 
 
 async def _check_api(settings: Settings) -> tuple[Check, Check]:
-    """(API reachable, key accepted): the catalog (no key needed), then the job history
-    (needs the key; a read, never billed)."""
+    """(API reachable, key accepted): the catalog (no key needed), then the account
+    balance (needs the key; free)."""
     url = settings.base_url
     async with AtlasClient(settings) as client:
         try:
@@ -194,7 +196,14 @@ async def _check_api(settings: Settings) -> tuple[Check, Check]:
         if settings.api_key is None:
             return reach, Check("API key accepted", "WARN", "not checked: no key is set")
         try:
-            await client.history(size=1)
+            balance = await client.balance()
+        except WrongBaseURLError as exc:
+            return reach, Check(
+                "API key accepted",
+                "FAIL",
+                f"{BALANCE_PATH} answered 401 under {url} ({exc.message})",
+                _BASE_FIX,
+            )
         except AuthenticationError as exc:
             return reach, Check(
                 "API key accepted",
@@ -211,18 +220,25 @@ async def _check_api(settings: Settings) -> tuple[Check, Check]:
             return reach, Check(
                 "API key accepted",
                 "WARN",
-                f"could not confirm: the job history answered {exc.status}: {exc.message}",
+                f"could not confirm: the balance answered {exc.status}: {exc.message}",
                 "if generating then fails with a key error, create a new key in the console",
             )
         except APIResponseError:
             return reach, Check(
-                "API key accepted", "OK", "the key was accepted (the history read was odd)"
+                "API key accepted", "OK", "the key was accepted (the balance answer was odd)"
             )
+    low = " (top up before generating: https://www.atlascloud.ai, billing)"
     return reach, Check(
-        "API key accepted", "OK", "an authenticated read of the job history worked (free)"
+        "API key accepted",
+        "OK" if balance.available > 0 else "WARN",
+        f"the key works; balance {balance.text()} available"
+        + (low if balance.available <= 0 else ""),
     )
 
 
+_BASE_FIX = (
+    f"set ATLASCLOUD_BASE_URL to the API root, {DEFAULT_BASE_URL} (without /api/v1), or unset it"
+)
 _NET_FIX = (
     "check the network and ATLASCLOUD_BASE_URL; behind a proxy, set HTTPS_PROXY "
     "(NO_PROXY for hosts to reach directly)"
@@ -237,13 +253,7 @@ def _unreachable(url: str, exc: AtlasError) -> Check:
         if isinstance(exc, APIStatusError)
         else f"{url} answered, but not like the Atlas API ({exc})"
     )
-    return Check(
-        "Atlas API",
-        "FAIL",
-        detail,
-        f"set ATLASCLOUD_BASE_URL to the API root, {DEFAULT_BASE_URL} (without /api/v1), "
-        "or unset it",
-    )
+    return Check("Atlas API", "FAIL", detail, _BASE_FIX)
 
 
 def _check_roots(settings: Settings) -> Check:

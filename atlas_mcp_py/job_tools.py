@@ -58,6 +58,8 @@ __all__ = [
     "check_cost",
     "checked_elapsed",
     "dry_run_result",
+    "expired",
+    "expiry_note",
     "queue_reporter",
     "record_check",
     "register_job_tools",
@@ -95,6 +97,8 @@ class JobSummary(BaseModel):
     cost_usd: float | None = None
     video_url: str | None = None
     local_path: str | None = None
+    expires: str | None = None
+    """When Atlas stops serving the video (`expired: ...` once it has)."""
     error: str | None = None
     """The failure, or why the outcome is unknown."""
 
@@ -137,8 +141,38 @@ def summarise_job(record: JobRecord) -> JobSummary:
         cost_usd=record.estimated_cost_usd,
         video_url=record.video_url,
         local_path=record.local_path,
+        expires=_expires_text(record),
         error=error,
     )
+
+
+def expired(record: JobRecord, now: float | None = None) -> bool:
+    """Has Atlas stopped serving this job's outputs?"""
+    now = time.time() if now is None else now
+    return record.expires_at is not None and now >= record.expires_at
+
+
+def _expires_text(record: JobRecord) -> str | None:
+    if record.state != "completed" or record.expires_at is None:
+        return None
+    when = _iso(record.expires_at)
+    return f"expired: {when}" if expired(record) else when
+
+
+def expiry_note(record: JobRecord, *, saved: bool, now: float | None = None) -> str | None:
+    """What a result says about a completed job's video URL expiring."""
+    if record.state != "completed" or record.expires_at is None or not record.outputs:
+        return None
+    when = datetime.fromtimestamp(record.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if expired(record, now):
+        where = f" The copy saved at {record.local_path} is yours." if record.local_path else ""
+        return (
+            f"The video URL expired on {when} (Atlas keeps outputs for a limited time): it "
+            f"can no longer be downloaded.{where}"
+        )
+    if saved or record.local_path:
+        return None
+    return f"The video URL expires on {when}: pass save_to to keep a copy before then."
 
 
 def job_document(record: JobRecord) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import AtlasError
@@ -44,6 +46,7 @@ from atlas_mcp_py.validation import ArgumentError, validate_arguments
 
 __all__ = [
     "GenerateArgs",
+    "ModelTakes",
     "Plan",
     "Refused",
     "canonical",
@@ -52,12 +55,18 @@ __all__ = [
     "fingerprint",
     "is_local",
     "make_plan",
+    "model_takes",
     "price_text",
     "text_models",
 ]
 
 SUGGESTED = 4
 """How many other models a refusal names."""
+DESCRIBED_SCHEMAS = 40
+"""atlas_list_models reads the schemas of at most this many listed models (the rest are
+described by their catalog categories)."""
+DESCRIBE_SECONDS = 10.0
+"""How long atlas_list_models waits for schemas before describing by catalog."""
 
 
 class Refused(Exception):
@@ -168,6 +177,38 @@ async def text_models(client: AtlasClient, limit: int = SUGGESTED) -> str:
     if not found:
         return "atlas_list_models lists them"
     return ", ".join(f"{m.id} ({price_text(m)})" for m in found[:limit])
+
+
+@dataclass(frozen=True)
+class ModelTakes:
+    """What a model makes video from, and its frame parameters (from its schema when it
+    could be read, else from its catalog categories, with no frames)."""
+
+    sources: list[str]
+    frames: list[str]
+
+
+async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str, ModelTakes]:
+    """`ModelTakes` of each model, schemas read a few at a time, within a time limit."""
+    found: dict[str, ModelTakes] = {m.id: ModelTakes(_sources(m), []) for m in models}
+    limiter = anyio.CapacityLimiter(8)
+
+    async def read(model: ModelInfo) -> None:
+        async with limiter:
+            try:
+                schema = await client.get_input_schema(model.id)
+            except AtlasError:
+                return
+        if schema is not None:
+            inputs = model_inputs(schema.schema)
+            found[model.id] = ModelTakes(inputs.sources, inputs.frames)
+
+    with anyio.move_on_after(DESCRIBE_SECONDS):
+        async with anyio.create_task_group() as group:
+            for model in models[:DESCRIBED_SCHEMAS]:
+                if model.schema_url:
+                    group.start_soon(read, model)
+    return found
 
 
 def _route(args: GenerateArgs, settings: Settings) -> tuple[str, str | None]:

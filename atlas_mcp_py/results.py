@@ -54,6 +54,8 @@ class ModelSummary(BaseModel):
     type: str
     price: float | None = Field(None, description="USD per price_unit")
     price_unit: str | None = None
+    inputs: list[str] = []
+    frames: list[str] = []
 
 
 class ModelList(BaseModel):
@@ -104,13 +106,19 @@ class JobResult(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-def summarise_model(model: ModelInfo) -> ModelSummary:
+def summarise_model(
+    model: ModelInfo, inputs: list[str] | None = None, frames: list[str] | None = None
+) -> ModelSummary:
+    """One listed model; `inputs`: what it makes video from (text/image/video/audio),
+    `frames`: its first- and last-frame parameter names."""
     return ModelSummary(
         id=model.id,
         name=model.name,
         type=model.type,
         price=model.price,
         price_unit=model.price_unit,
+        inputs=inputs or [],
+        frames=frames or [],
     )
 
 

@@ -33,7 +33,7 @@ from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
 from atlas_mcp_py.downloads import SavePlan, save_job_result
 from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
-from atlas_mcp_py.errors import AtlasError, InsufficientBalanceError
+from atlas_mcp_py.errors import AtlasError, InsufficientBalanceError, NotFoundError
 from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, too_broad, upload_file
 from atlas_mcp_py.inputs import format_problem, slots
 from atlas_mcp_py.job_tools import (
@@ -43,6 +43,8 @@ from atlas_mcp_py.job_tools import (
     check_cost,
     checked_elapsed,
     dry_run_result,
+    expired,
+    expiry_note,
     record_check,
     register_job_tools,
     start_job,
@@ -53,6 +55,7 @@ from atlas_mcp_py.limits import ArgumentLimit, check_path, check_prediction_id, 
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
 from atlas_mcp_py.planning import is_local
+from atlas_mcp_py.planning import model_takes
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.protocol import report_progress, shape_for_version
 from atlas_mcp_py.refusals import refused_arguments
@@ -321,14 +324,21 @@ def build_server(
         query: Annotated[str | None, Field(description="keyword in id, name or tags")] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="most models returned")] = 20,
     ) -> ModelList:
-        """List Atlas models with their price (USD). Use an id as `model` in generate."""
+        """List Atlas models: price (USD), inputs (text/image/video) and frame parameters.
+        Use an id as `model` in generate."""
         app = state(ctx)
         try:
             models = await app.client.list_models()
         except AtlasError as exc:
             raise fail(app, exc) from None
         matches = [m for m in models if _matches(m, type, query)]
-        return ModelList(models=[summarise_model(m) for m in matches[:limit]], total=len(matches))
+        takes = await model_takes(app.client, matches[:limit])
+        return ModelList(
+            models=[
+                summarise_model(m, takes[m.id].sources, takes[m.id].frames) for m in matches[:limit]
+            ],
+            total=len(matches),
+        )
 
     @mcp.tool(
         title="Upload a local file to Atlas",
@@ -357,11 +367,17 @@ def build_server(
             source.close()
 
     async def _finish(app: AppState, result: JobResult, save: SavePlan | None) -> CallToolResult:
-        if save is not None:
+        record = None
+        if result.status == "completed" and result.prediction_id:
+            record = await app.book.get(result.prediction_id)
+        if save is not None and not (record is not None and expired(record)):
             limit = app.settings.max_download_bytes
             await save_job_result(app.client.http, result, save, max_bytes=limit)
             if result.local_path and result.prediction_id:
                 await app.book.set_local_path(result.prediction_id, result.local_path)
+        note = expiry_note(record, saved=bool(result.local_path)) if record else None
+        if note is not None:
+            result.notes.append(note)
         return tool_result(result)
 
     async def _wait(
@@ -433,9 +449,7 @@ def build_server(
     async def atlas_generate_video(
         ctx: Context[AppState],
         prompt: Annotated[str, Field(min_length=1, description="what the video shows")],
-        model: Annotated[
-            str | None, Field(description="model id; default by whether image is given")
-        ] = None,
+        model: Annotated[str | None, Field(description="model id; default picks by image")] = None,
         image: Annotated[
             str | None, Field(description="first frame: https URL or local path")
         ] = None,
@@ -542,6 +556,12 @@ def build_server(
         save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         try:
             prediction = await app.client.get_prediction(prediction_id)
+        except NotFoundError as exc:
+            known = await app.book.get(prediction_id)
+            gone = expiry_note(known, saved=False) if known and expired(known) else None
+            if gone is not None:
+                raise ToolError(f"{gone} Atlas no longer knows the job (404).") from None
+            raise fail(app, exc) from None
         except AtlasError as exc:
             raise fail(app, exc) from None
         notes: list[str] = []

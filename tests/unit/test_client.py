@@ -33,12 +33,14 @@ from atlas_mcp_py.errors import (
     BadRequestError,
     ConfigError,
     InsufficientBalanceError,
+    ModelUnavailableError,
     NotFoundError,
     OutcomeUnknownError,
     PayloadTooLargeError,
     RateLimitError,
     ServerError,
     UploadSourceError,
+    WrongBaseURLError,
 )
 
 pytestmark = pytest.mark.anyio
@@ -922,3 +924,85 @@ def iter_public_surface() -> Iterator[str]:
 def test_client_public_surface_is_stable() -> None:
     for name in iter_public_surface():
         assert hasattr(AtlasClient, name), name
+
+
+# -- what Atlas support needs, the balance --------------------------------------------------
+
+
+async def test_generate_keeps_the_answer_s_request_id_and_expiry_hours() -> None:
+    fake = FakeAtlas(
+        ok(
+            {"id": "p", "status": "created"},
+            **{"X-Request-ID": "req-9", "X-AtlasCloud-Object-Expiration-Hours": "24"},
+        )
+    )
+    async with fake.client() as client:
+        prediction = await client.generate("video", "m", {"prompt": "x"})
+    assert (prediction.request_id, prediction.expire_hours) == ("req-9", 24.0)
+
+
+async def test_an_error_body_s_request_id_is_kept_and_shown() -> None:
+    body = {"code": 400, "msg": "bad duration", "request_id": "rid-7", "data": None}
+    fake = FakeAtlas(lambda r: httpx2.Response(400, json=body))
+    async with fake.client() as client:
+        with pytest.raises(BadRequestError) as info:
+            await client.get_prediction("p")
+    assert info.value.request_id == "rid-7"
+    assert "rid-7" in str(info.value)
+
+
+async def test_a_404_on_generate_means_the_model_is_not_available_to_the_account() -> None:
+    fake = FakeAtlas(error(404, "model not found", **{"X-Request-ID": "r4"}))
+    async with fake.client() as client:
+        with pytest.raises(ModelUnavailableError) as info:
+            await client.generate("video", "some/model", {"prompt": "x"})
+        with pytest.raises(NotFoundError) as plain:
+            await client.get_prediction("p")
+    assert info.value.request_id == "r4"
+    assert type(plain.value) is NotFoundError
+
+
+async def test_a_401_under_a_base_url_with_a_path_is_a_wrong_base_url() -> None:
+    fake = FakeAtlas(error(401, "unauthorized"), base_url=f"{BASE}/api/v1")
+    async with fake.client() as client:
+        with pytest.raises(WrongBaseURLError):
+            await client.get_prediction("p")
+
+
+async def test_a_401_on_the_catalog_which_needs_no_key_is_a_wrong_base_url() -> None:
+    fake = FakeAtlas(error(401, "unauthorized"), ok(DONE))
+    async with fake.client() as client:
+        with pytest.raises(WrongBaseURLError):
+            await client.list_models()
+
+
+async def test_a_401_on_an_authenticated_call_at_the_api_root_is_the_key() -> None:
+    fake = FakeAtlas(error(401, "invalid key"))
+    async with fake.client() as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.get_prediction("p")
+    assert not isinstance(info.value, WrongBaseURLError)
+
+
+async def test_balance_is_read_unwrapped_with_the_key() -> None:
+    answer = {
+        "account": {"id": "a"},
+        "available": {"value": "125.500000", "currency": "usd"},
+        "cash": {"value": "100"},
+    }
+    fake = FakeAtlas(lambda r: httpx2.Response(200, json=answer))
+    async with fake.client() as client:
+        balance = await client.balance()
+    assert balance.available == pytest.approx(125.5)
+    assert balance.text() == "$125.50"
+    (request,) = fake.requests
+    assert str(request.url) == f"{BASE}/public/v1/balance"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+
+
+async def test_a_public_api_error_shape_is_read() -> None:
+    body = {"error": {"type": "auth", "code": "invalid_key", "message": "bad key", "param": None}}
+    fake = FakeAtlas(lambda r: httpx2.Response(403, json=body))
+    async with fake.client() as client:
+        with pytest.raises(AuthenticationError, match="bad key"):
+            await client.balance()

@@ -274,3 +274,46 @@ def test_text_that_is_not_utf8_is_stored_cleaned_never_a_crash(ledger: Ledger) -
     assert row is not None
     assert row.prompt == "half \ufffd" and row.error == "cut \ufffd here"
     assert row.params == {"prompt": "x\ufffd"}
+
+
+def test_the_request_id_and_the_outputs_expiry_are_recorded(ledger: Ledger) -> None:
+    ref = submit(ledger)
+    row = ledger.get_ref(ref)
+    assert row is not None and row.expires_at == pytest.approx(row.created_at + 14 * 86400)
+    ledger.attach(ref, Prediction(id="p1", status="created", request_id="req-1", expire_hours=2))
+    row = ledger.get("p1")
+    assert row is not None and row.request_id == "req-1"
+    assert row.expires_at == pytest.approx(row.created_at + 2 * 3600)
+
+
+VERSION_1 = """
+CREATE TABLE jobs (
+    ref INTEGER PRIMARY KEY AUTOINCREMENT, prediction_id TEXT UNIQUE, api_root TEXT NOT NULL,
+    model TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL, params TEXT NOT NULL,
+    params_hash TEXT NOT NULL, prompt TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, completed_at REAL, estimated_cost_usd REAL,
+    outputs TEXT NOT NULL DEFAULT '[]', error TEXT, local_path TEXT, note TEXT, pid INTEGER
+);
+CREATE INDEX jobs_by_hash ON jobs (params_hash, created_at);
+CREATE INDEX jobs_by_created ON jobs (created_at);
+INSERT INTO jobs (prediction_id, api_root, model, status, state, params, params_hash,
+    created_at, updated_at, outputs)
+    VALUES ('old-1', 'https://api.atlascloud.ai', 'm', 'completed', 'completed', '{}', 'h',
+    1000.0, 1000.0, '["https://cdn/v.mp4"]');
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_ledger_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(VERSION_1)
+    db.close()
+    with Ledger.open(path) as ledger:
+        row = ledger.get("old-1")
+        assert row is not None and row.video_url == "https://cdn/v.mp4"
+        assert row.request_id is None
+        assert row.expires_at == pytest.approx(1000.0 + 14 * 86400)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    db.close()
