@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulator", help="run the bundled Atlas API simulator on 127.0.0.1")
     sim.add_argument("--port", type=int, default=9100)
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--job-seconds", type=float, default=8.0, help="time a job takes")
+    sim.add_argument("--job-seconds", type=float, help="time every job takes (default: per model)")
     demo = sub.add_parser(
         "demo",
         help="the whole flow as an IDE sees it, against the bundled simulator (no key)",

@@ -66,7 +66,9 @@ async def show_state(request: Request) -> Response:
     return JSONResponse(
         {
             "balance_usd": state.balance_usd,
+            "bonus_usd": state.bonus_usd,
             "job_seconds": state.job_seconds,
+            "static_port": state.static_port,
             "max_upload_bytes": state.max_upload_bytes,
             "envelope": state.envelope,
             "message_key": state.message_key,
@@ -95,8 +97,11 @@ async def fail_prediction(request: Request) -> Response:
         return _problem(400, "body must be JSON", str(exc))
     if not isinstance(body, dict):
         return _problem(400, "body must be an object: {error, error_code, http_500}")
+    code = body.get("error_code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        return _problem(400, "error_code must be an integer (1039: content moderation)")
     kwargs: dict[str, Any] = {
-        "error_code": body.get("error_code"),
+        "error_code": code,
         "http_500": bool(body.get("http_500")),
     }
     if isinstance(body.get("error"), str):
@@ -106,6 +111,52 @@ async def fail_prediction(request: Request) -> Response:
     except KeyError:
         return _problem(404, f"no prediction {prediction_id}")
     return JSONResponse({"id": prediction_id, "status": state.predictions[prediction_id].status})
+
+
+async def expire_prediction(request: Request) -> Response:
+    """Expire the job's outputs now: their URLs answer 404 from here on."""
+    state = sim_state(request)
+    prediction_id: str = request.path_params["prediction_id"]
+    try:
+        state.expire_outputs(prediction_id)
+    except KeyError:
+        return _problem(404, f"no prediction {prediction_id}")
+    return JSONResponse({"id": prediction_id, "outputs_expired": True})
+
+
+async def set_balance(request: Request) -> Response:
+    """Body `{"balance_usd": 12.5, "bonus_usd": 0}`: the account's cash and bonus credit."""
+    state = sim_state(request)
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _problem(400, "body must be JSON", str(exc))
+    amounts = body if isinstance(body, dict) else {}
+    cash, bonus = amounts.get("balance_usd"), amounts.get("bonus_usd", 0)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (cash, bonus)):
+        return _problem(400, "body must be an object: {balance_usd: number, bonus_usd?: number}")
+    state.set_balance(float(cash), bonus_usd=float(bonus))  # type: ignore[arg-type]
+    return JSONResponse({"balance_usd": state.balance_usd, "bonus_usd": state.bonus_usd})
+
+
+async def set_availability(request: Request) -> Response:
+    """Body `{"model": id, "available": false}`: generate with that model answers 404."""
+    state = sim_state(request)
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _problem(400, "body must be JSON", str(exc))
+    if not (
+        isinstance(body, dict)
+        and isinstance(body.get("model"), str)
+        and isinstance(body.get("available"), bool)
+    ):
+        return _problem(400, "body must be an object: {model: string, available: boolean}")
+    try:
+        state.set_model_available(body["model"], body["available"])
+    except KeyError:
+        return _problem(404, f"no model {body['model']} in the catalog")
+    return JSONResponse({"model": body["model"], "available": body["available"]})
 
 
 async def reset(request: Request) -> Response:
@@ -123,6 +174,9 @@ def control_routes() -> list[BaseRoute]:
         Route("/_sim/predictions", list_predictions, methods=["GET"]),
         Route("/_sim/predictions/{prediction_id}/complete", complete_prediction, methods=["POST"]),
         Route("/_sim/predictions/{prediction_id}/fail", fail_prediction, methods=["POST"]),
+        Route("/_sim/predictions/{prediction_id}/expire", expire_prediction, methods=["POST"]),
+        Route("/_sim/balance", set_balance, methods=["POST"]),
+        Route("/_sim/availability", set_availability, methods=["POST"]),
         Route("/_sim/state", show_state, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
     ]

@@ -1,8 +1,13 @@
-"""The outermost ASGI layer: request log, `X-Request-ID`, and scripted faults.
+"""The outermost ASGI layer: hosts, request log, `X-Request-ID`, and scripted faults.
 
-Every HTTP request is classified into an endpoint name, logged on the state, and checked
-against the fault queue. A matching fault either answers in place of the app (rate_limit,
-html_error, json_error, malformed_json) or wraps the app's normal answer (slow, drop).
+The simulator listens on two ports: the API (api.atlascloud.ai's role) and the static host
+that serves schema documents and readmes (static.atlascloud.ai's role). Every HTTP request is
+tagged with the host it arrived on, classified into an endpoint name, given a request id (the
+`X-Request-ID` header of its answer, and `request_id` in error bodies), logged on the state,
+and checked against the fault queue. A matching fault either answers in place of the app
+(rate_limit, html_error, json_error, malformed_json) or wraps the app's normal answer (slow,
+drop). A path of one host asked of the other is answered as the real hosts do: the API's
+gateway says 401 to any path it does not know, the static host 404.
 """
 
 from __future__ import annotations
@@ -17,7 +22,16 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .responses import REQUEST_INDEX_KEY, bearer_matches, error, status_phrase
+from .responses import (
+    HOST_KEY,
+    REQUEST_ID,
+    REQUEST_INDEX_KEY,
+    STATIC_ROOT_KEY,
+    bearer_matches,
+    error,
+    status_phrase,
+    unauthorized,
+)
 from .state import Fault, SimulatorState
 
 logger = logging.getLogger(__name__)
@@ -32,13 +46,15 @@ _FIXED_PATHS: Final[dict[str, str]] = {
     "/api/v1/model/generateAudio": "generate",
     "/api/v1/model/uploadMedia": "upload",
     "/api/v1/model/history": "history",
+    "/public/v1/balance": "balance",
 }
 _PREFIXES: Final = (
-    ("/schemas/", "schema"),
-    ("/readmes/", "readme"),
+    ("/model/schema/", "schema"),
+    ("/model/readme/", "readme"),
     ("/files/", "file"),
     ("/_sim/", "control"),
 )
+STATIC_ENDPOINTS: Final = frozenset({"schema", "readme"})
 
 
 def classify(path: str) -> tuple[str, str | None]:
@@ -66,20 +82,48 @@ class SimulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self._handle(scope, receive, send, request_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+    def _host(self, scope: Scope) -> str:
+        server = scope.get("server")
+        port = self.state.static_port
+        if port is not None and server is not None and server[1] == port:
+            return "static"
+        return "api"
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         path: str = scope["path"]
+        host = self._host(scope)
+        scope[HOST_KEY] = host
+        if host == "api" and self.state.static_port is not None:
+            scope[STATIC_ROOT_KEY] = _static_root(scope, self.state.static_port)
         endpoint, prediction_id = classify(path)
         authorization = _header(scope, b"authorization")
         authorized = bearer_matches(authorization, self.state.api_key)
         scheme, _, credential = (authorization or "").partition(" ")
-        scope[REQUEST_INDEX_KEY] = self.state.record_request(
+        index = self.state.record_request(
             scope["method"],
             path,
             endpoint,
             prediction_id,
             authorized,
             credential.strip() if scheme.lower() == "bearer" else None,
+            request_id=request_id,
+            host=host,
         )
-        send = _with_request_id(send, uuid.uuid4().hex)
+        scope[REQUEST_INDEX_KEY] = index
+        send = _with_request_id(send, request_id, self.state, index)
+        if host == "static" and endpoint not in STATIC_ENDPOINTS:
+            await error(self.state, 404, "Not Found")(scope, receive, send)
+            return
+        if host == "api" and endpoint in STATIC_ENDPOINTS and self.state.static_port is not None:
+            await unauthorized(self.state)(scope, receive, send)  # the gateway: unknown path
+            return
         fault = self.state.take_fault(endpoint, prediction_id)
         if fault is None:
             await self.app(scope, receive, send)
@@ -126,10 +170,24 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _with_request_id(send: Send, request_id: str) -> Send:
+def _static_root(scope: Scope, port: int) -> str:
+    """The static host's root under the host name the client used for the API."""
+    host_header = _header(scope, b"host") or ""
+    if host_header.startswith("["):
+        name = host_header[: host_header.find("]") + 1]
+    else:
+        name = host_header.rsplit(":", 1)[0]
+    if not name:
+        server = scope.get("server") or ("127.0.0.1", 0)
+        name = f"[{server[0]}]" if ":" in server[0] else server[0]
+    return f"{scope.get('scheme', 'http')}://{name}:{port}"
+
+
+def _with_request_id(send: Send, request_id: str, state: SimulatorState, index: int) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            state.record_status(index, message["status"])
         await send(message)
 
     return wrapped

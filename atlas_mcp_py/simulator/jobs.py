@@ -3,14 +3,21 @@
 A job's status is a pure function of the state's clock: `created`, `queued`, `starting` and
 `processing` share the first part of its duration, then it ends `completed` (or the success
 name a directive chose) or `failed`. Tests can also force the outcome at once.
+
+Outputs expire `expiration_hours` after the job was submitted (336 h = 14 days unless the
+generate request's `X-AtlasCloud-Object-Expiration-Hours` said fewer), or when a test expires
+them; then their URLs answer 404 while the prediction record still lists them (the real API
+keeps the record and the media on separate clocks and says nothing about expiry in it).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, Literal
 
 logger = logging.getLogger(__name__)
@@ -18,8 +25,10 @@ logger = logging.getLogger(__name__)
 JsonObject = dict[str, Any]
 Failure = Literal["fail", "moderation", "fail500"]
 
+ASSETS_DIR: Final = Path(__file__).resolve().parent / "assets"
 DIRECTIVE_RE: Final = re.compile(r"\[sim:([a-z0-9_]+)(?:=([^\]\s]*))?\]", re.IGNORECASE)
-MODERATION_ERROR_CODE: Final = "content_moderation"
+MODERATION_ERROR_CODE: Final = 1039
+DEFAULT_EXPIRATION_HOURS: Final = 336
 OUTPUT_ASSETS: Final[dict[str, tuple[str, str]]] = {
     # model type -> (output file stem, asset file name)
     "Video": ("video", "sample.mp4"),
@@ -72,7 +81,7 @@ class Outcome:
     succeeded: bool
     at: float
     error: str | None = None
-    error_code: str | None = None
+    error_code: int | None = None
     http_500: bool = False
 
 
@@ -92,6 +101,22 @@ class Job:
     base_url: str
     directives: Directives = field(default_factory=Directives)
     forced: Outcome | None = None
+    request_id: str = ""
+    expiration_hours: int = DEFAULT_EXPIRATION_HOURS
+    expired_at: float | None = None  # clock time a test expired the outputs at
+
+    @property
+    def expires_at(self) -> float:
+        """Clock time at which the outputs stop being served."""
+        natural = self.started + self.expiration_hours * 3600.0
+        return natural if self.expired_at is None else min(natural, self.expired_at)
+
+    def outputs_expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+    def base64_outputs(self) -> bool:
+        """Image models answer `data:` URLs instead of links when asked to."""
+        return self.model_type == "Image" and self.params.get("enable_base64_output") is True
 
     def natural_outcome(self) -> Outcome | None:
         """The outcome the job's directives script, or None if it never ends by itself."""
@@ -140,7 +165,7 @@ class Job:
         """File names of the job's outputs (served under /files/outputs/<id>/)."""
         stem, asset = OUTPUT_ASSETS.get(self.model_type, ("output", "sample.png"))
         extension = asset.rsplit(".", 1)[1]
-        count = self.params.get("num_images", 1) if self.model_type == "Image" else 1
+        count = self.params.get("max_images", 1) if self.model_type == "Image" else 1
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             count = 1
         if count == 1:
@@ -148,11 +173,20 @@ class Job:
         return [f"{stem}-{index}.{extension}" for index in range(count)]
 
     def output_urls(self, base_url: str) -> list[str]:
+        """The outputs as the prediction lists them: links, or data URLs for base64 output."""
+        if self.base64_outputs():
+            encoded = base64.b64encode(_asset_bytes(self.model_type)).decode("ascii")
+            return [f"data:image/png;base64,{encoded}" for _ in self.output_names()]
         return [f"{base_url}/files/outputs/{self.id}/{name}" for name in self.output_names()]
 
     def wall_time(self, clock_time: float) -> float:
         """Convert a time on the state's clock to unix seconds."""
         return self.created_wall + (clock_time - self.started)
+
+
+def _asset_bytes(model_type: str) -> bytes:
+    asset = OUTPUT_ASSETS.get(model_type, ("output", "sample.png"))[1]
+    return (ASSETS_DIR / asset).read_bytes()
 
 
 def iso_time(unix_seconds: float) -> str:

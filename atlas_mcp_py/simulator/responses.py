@@ -1,10 +1,16 @@
-"""Response helpers shared by the simulator's routes: envelopes, errors, auth, base URL."""
+"""Response helpers shared by the simulator's routes: envelopes, errors, auth, base URL.
+
+Every response carries `X-Request-ID`; error bodies carry the same id as `request_id`. The
+middleware makes the id and puts it in `REQUEST_ID` (a context variable: the app runs in the
+middleware's task), so helpers deep in a route can read it.
+"""
 
 from __future__ import annotations
 
 import hmac
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -15,6 +21,15 @@ from .state import SimulatorState
 
 UNAUTHORIZED_MESSAGE: Final = "Unauthorized: invalid or missing API key"
 REQUEST_INDEX_KEY: Final = "atlas_sim.request_index"
+STATIC_ROOT_KEY: Final = "atlas_sim.static_root"
+HOST_KEY: Final = "atlas_sim.host"
+REQUEST_ID: ContextVar[str] = ContextVar("atlas_sim_request_id", default="")
+
+
+def static_root(request: Request) -> str:
+    """The schema host's root as the client can reach it (the static.atlascloud.ai role)."""
+    root = request.scope.get(STATIC_ROOT_KEY)
+    return root if isinstance(root, str) else base_url(request)
 
 
 class JSONResponse(responses.JSONResponse):
@@ -68,7 +83,9 @@ def ok(
 
 
 def error_body(state: SimulatorState, status: int, message: str, data: Any = None) -> Any:
-    return {"code": status, state.message_key: message, "data": data}
+    """`{"code", "msg", "request_id", "data"}` (`message` instead of `msg` if the state says)."""
+    request_id = REQUEST_ID.get()
+    return {"code": status, state.message_key: message, "request_id": request_id, "data": data}
 
 
 def error(
@@ -79,7 +96,7 @@ def error(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """The JSON error envelope `{"code", "message"|"msg", "data"}` with a matching status."""
+    """The JSON error envelope `{"code", "msg", "request_id", "data"}` with that status."""
     text = message if message is not None else status_phrase(status)
     return JSONResponse(error_body(state, status, text, data), status_code=status, headers=headers)
 
@@ -101,3 +118,11 @@ def attach_prediction(request: Request, prediction_id: str) -> None:
     index = request.scope.get(REQUEST_INDEX_KEY)
     if isinstance(index, int):
         sim_state(request).attach_prediction(index, prediction_id)
+
+
+def public_error(
+    status: int, error_type: str, code: str, message: str, param: str | None = None
+) -> JSONResponse:
+    """An error of the `/public/v1` account endpoints: `{"error": {type, code, message, param}}`."""
+    body = {"error": {"type": error_type, "code": code, "message": message, "param": param}}
+    return JSONResponse(body, status_code=status)

@@ -1,4 +1,11 @@
-"""The Atlas endpoints: catalog, schemas, readmes, generate, prediction, history, files."""
+"""The Atlas endpoints: catalog, schemas, readmes, generate, prediction, history, files,
+and the account's balance.
+
+Generate refuses, with a 400 and nothing billed, what the real API refuses: a missing
+required parameter, an unknown, hidden or disabled one, a value outside the schema (enum,
+bounds, type), a media file in a format or size the model does not take. A model the account
+cannot use (not in the catalog, or marked unavailable) is a 404; too little balance a 402.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,30 +27,44 @@ from .catalog import (
     openapi_document,
     readme_markdown,
 )
-from .jobs import OUTPUT_ASSETS, Job, iso_time, parse_directives, prediction_payload
+from .frames import check_media
+from .jobs import (
+    ASSETS_DIR,
+    DEFAULT_EXPIRATION_HOURS,
+    OUTPUT_ASSETS,
+    Job,
+    iso_time,
+    parse_directives,
+    prediction_payload,
+)
 from .responses import (
+    REQUEST_ID,
     attach_prediction,
     base_url,
     error,
     error_body,
     is_authorized,
     ok,
+    public_error,
     sim_state,
+    static_root,
     unauthorized,
 )
+from .state import SimulatorState
 from .upload import upload_media
 from .validation import ParameterError, validate_params
 
 logger = logging.getLogger(__name__)
 
-ASSETS_DIR: Final = Path(__file__).resolve().parent / "assets"
+EXPIRATION_HEADER: Final = "X-AtlasCloud-Object-Expiration-Hours"
+RETENTION_HEADER: Final = "X-AtlasCloud-Request-Retention-Hours"
 MEDIA_TYPES: Final = {"mp4": "video/mp4", "png": "image/png", "wav": "audio/wav"}
 MAX_PAGE_SIZE: Final = 100
 
 
 async def list_models(request: Request) -> Response:
     state = sim_state(request)
-    root = base_url(request)
+    root = static_root(request)
     return ok(state, [model_payload(spec, root) for spec in state.catalog])
 
 
@@ -81,8 +103,13 @@ async def _generate(request: Request, model_type: str) -> Response:
     if not isinstance(model, str) or not model:
         return error(state, 400, "Missing required parameter 'model'.")
     spec = state.find_model(model)
-    if spec is None:
-        return error(state, 400, f"Unknown model '{model}'. GET /api/v1/models lists them.")
+    if spec is None or not spec.available:
+        return error(state, 404, f"Model '{model}' not found or not available to this account.")
+    try:
+        expiration_hours = _hours_header(request, EXPIRATION_HEADER, 1)
+        _hours_header(request, RETENTION_HEADER, 0)  # checked; the record is kept regardless
+    except ParameterError as exc:
+        return error(state, 400, exc.message)
     if spec.type != model_type:
         where = GENERATE_PATHS.get(spec.type, "the OpenAI-compatible /v1 API")
         return error(state, 400, f"Model '{model}' is a {spec.type} model; use {where}.")
@@ -92,8 +119,10 @@ async def _generate(request: Request, model_type: str) -> Response:
         if not isinstance(nested, dict):
             return error(state, 400, "Invalid parameter 'input': must be an object.")
         params = {**{k: v for k, v in nested.items() if k != "model"}, **params}
+    schema = spec.input_schema()
     try:
-        validate_params(spec.input_schema(), params, skip=frozenset({"model"}))
+        validate_params(schema, params, skip=frozenset({"model"}))
+        check_media(schema, params, _upload_finder(state))
     except ParameterError as exc:
         return error(state, 400, exc.message)
     price = spec.price_for(params)
@@ -106,6 +135,7 @@ async def _generate(request: Request, model_type: str) -> Response:
         )
     directives = parse_directives(params)
     root = base_url(request)
+    seconds = directives.seconds if directives.seconds is not None else state.job_length(spec)
     job = Job(
         id=uuid.uuid4().hex,
         model=model,
@@ -115,9 +145,11 @@ async def _generate(request: Request, model_type: str) -> Response:
         price=price,
         created_wall=time.time(),
         started=state.now(),
-        duration=directives.seconds if directives.seconds is not None else state.job_seconds,
+        duration=seconds,
         base_url=root,
         directives=directives,
+        request_id=REQUEST_ID.get(),
+        expiration_hours=expiration_hours,
     )
     state.add_job(job)
     attach_prediction(request, job.id)
@@ -133,6 +165,28 @@ async def _generate(request: Request, model_type: str) -> Response:
             "urls": {"get": f"{root}/api/v1/model/prediction/{job.id}"},
         },
     )
+
+
+def _hours_header(request: Request, name: str, low: int) -> int:
+    """A whole number of hours from `low` to 336 in header `name` (336 if absent)."""
+    raw = request.headers.get(name)
+    if raw is None:
+        return DEFAULT_EXPIRATION_HOURS
+    value = raw.strip()
+    if not value.isdigit() or not low <= int(value) <= DEFAULT_EXPIRATION_HOURS:
+        raise ParameterError(
+            f"Invalid header {name}: expected whole hours from {low} to "
+            f"{DEFAULT_EXPIRATION_HOURS}, got '{value[:20]}'."
+        )
+    return int(value)
+
+
+def _upload_finder(state: SimulatorState) -> Callable[[str, str], Path | None]:
+    def find(upload_id: str, name: str) -> Path | None:
+        record = state.uploads.get(upload_id)
+        return record.path if record is not None and record.filename == name else None
+
+    return find
 
 
 async def generate_video(request: Request) -> Response:
@@ -206,9 +260,12 @@ async def output_file(request: Request) -> Response:
     state = sim_state(request)
     job = state.job(request.path_params["prediction_id"])
     name: str = request.path_params["name"]
-    outcome = job.outcome(state.now()) if job is not None else None
+    now = state.now()
+    outcome = job.outcome(now) if job is not None else None
     if job is None or outcome is None or not outcome.succeeded or name not in job.output_names():
         return error(state, 404, "File not found")
+    if job.outputs_expired(now):
+        return error(state, 404, "File not found: the output has expired")
     asset = ASSETS_DIR / OUTPUT_ASSETS[job.model_type][1]
     return FileResponse(asset, media_type=MEDIA_TYPES[asset.suffix[1:]])
 
@@ -223,11 +280,34 @@ async def uploaded_file(request: Request) -> Response:
     return FileResponse(record.path, media_type=record.content_type)
 
 
+async def balance(request: Request) -> Response:
+    state = sim_state(request)
+    if not is_authorized(request):
+        return public_error(
+            401, "authentication_error", "invalid_api_key", "Invalid or missing API key."
+        )
+    cash, bonus = state.cash_usd, state.bonus_usd
+    return JSONResponse(
+        {
+            "account": {"id": "acct_sim", "email": "simulator@example.com", "type": "personal"},
+            "available": _money(cash + bonus),
+            "cash": _money(cash),
+            "bonus": _money(bonus),
+            "frozen": _money(0.0),
+        }
+    )
+
+
+def _money(usd: float) -> dict[str, str]:
+    return {"value": f"{usd:.6f}", "currency": "usd"}
+
+
 def atlas_routes() -> list[BaseRoute]:
     return [
         Route("/api/v1/models", list_models, methods=["GET"]),
-        Route("/schemas/{model_path:path}", model_schema, methods=["GET"]),
-        Route("/readmes/{model_path:path}", model_readme, methods=["GET"]),
+        Route("/model/schema/{model_path:path}", model_schema, methods=["GET"]),
+        Route("/model/readme/{model_path:path}", model_readme, methods=["GET"]),
+        Route("/public/v1/balance", balance, methods=["GET"]),
         Route("/api/v1/model/generateVideo", generate_video, methods=["POST"]),
         Route("/api/v1/model/generateImage", generate_image, methods=["POST"]),
         Route("/api/v1/model/generateAudio", generate_audio, methods=["POST"]),

@@ -71,42 +71,73 @@ class _PromptServer(uvicorn.Server):
             await self.lifespan.shutdown()
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then; without
+    # it every response waits ~40 ms on Nagle and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class SimulatorServer:
     """The simulator served by uvicorn on a background thread.
 
     ``with SimulatorServer() as sim: httpx2.get(sim.base_url + "/api/v1/models")``.
-    Port 0 picks a free port; the socket is bound before the thread starts, so `port` and
-    `base_url` are valid inside the `with` block. Works as `async with` too.
+    It listens on two ports: `base_url` is the API (api.atlascloud.ai's role), `static_url`
+    the schema host (static.atlascloud.ai's role) that the catalog's `schema` and `readme`
+    URLs point at. Port 0 picks a free port; the sockets are bound before the thread starts,
+    so ports and URLs are valid inside the `with` block. Works as `async with` too.
     """
 
     def __init__(
-        self, state: SimulatorState | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        state: SimulatorState | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        static_port: int = 0,
     ) -> None:
         self.state = state if state is not None else SimulatorState()
         self.host = host
         self.port = port
+        self.static_port = static_port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return _url(self.host, self.port)
+
+    @property
+    def static_url(self) -> str:
+        """Root of the schema host: schemas at /model/schema/<id>.json (no key needed)."""
+        return _url(self.host, self.static_port)
 
     def __enter__(self) -> Self:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then; without
-        # it every response waits ~40 ms on Nagle and delayed ACKs.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = _bind(self.host, self.port)
+        self._sockets.append(sock)
+        static = _bind(self.host, self.static_port)
+        self._sockets.append(static)
         self.port = sock.getsockname()[1]
-        self._socket = sock
+        self.static_port = static.getsockname()[1]
+        self.state.static_port = self.static_port
         server = _PromptServer(_config(create_app(self.state), access_log=False))
         self._server = server
         self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="atlas-simulator", daemon=True
+            target=server.run,
+            kwargs={"sockets": [sock, static]},
+            name="atlas-simulator",
+            daemon=True,
         )
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -144,19 +175,25 @@ class SimulatorServer:
             if thread.is_alive():
                 server.force_exit = True
                 thread.join(5)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+        self._server = self._thread = None
 
 
 def run_simulator(
     host: str = "127.0.0.1",
     port: int = 9100,
     *,
-    job_seconds: float = 8.0,
+    job_seconds: float | None = None,
     api_key: str = SIMULATOR_API_KEY,
+    static_port: int | None = None,
 ) -> None:
-    """Serve the simulator until interrupted (Ctrl-C). Logs go to stderr."""
+    """Serve the simulator until interrupted (Ctrl-C). Logs go to stderr.
+
+    The schema host listens on `static_port` (default `port + 1`). `job_seconds` None: each
+    job takes its model's realistic time (tens of seconds).
+    """
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO,
@@ -164,18 +201,22 @@ def run_simulator(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
     state = SimulatorState(job_seconds=job_seconds, api_key=api_key)
+    sockets = [_bind(host, port), _bind(host, port + 1 if static_port is None else static_port)]
+    state.static_port = sockets[1].getsockname()[1]
     key_hint = api_key if api_key == SIMULATOR_API_KEY else "<the key you passed>"
+    lengths = "each model's own time" if job_seconds is None else f"{job_seconds:g}s"
     logger.info(
-        "Atlas API simulator on http://%s:%d (jobs take %gs); point the server at it with "
-        "ATLASCLOUD_BASE_URL=http://%s:%d ATLASCLOUD_API_KEY=%s",
-        host,
-        port,
-        job_seconds,
-        host,
-        port,
+        "Atlas API simulator on %s, schemas on %s (jobs take %s); point the server at it "
+        "with ATLASCLOUD_BASE_URL=%s ATLASCLOUD_API_KEY=%s",
+        _url(host, port),
+        _url(host, state.static_port),
+        lengths,
+        _url(host, port),
         key_hint,
     )
     try:
-        uvicorn.Server(_config(create_app(state), host=host, port=port)).run()
+        uvicorn.Server(_config(create_app(state), host=host, port=port)).run(sockets=sockets)
     finally:
+        for sock in sockets:
+            sock.close()
         state.close()

@@ -34,6 +34,7 @@ Endpoint = Literal[
     "upload",
     "history",
     "file",
+    "balance",
     "control",
     "other",
 ]
@@ -74,6 +75,8 @@ class RequestRecord:
     endpoint needs one); `time` is `time.monotonic()` at arrival. For `generate`,
     `prediction_id` is the id of the job the request created, if any. `credential` is the
     bearer token it carried, if any (tests check which secret reached the API).
+    `request_id` is the `X-Request-ID` the answer carried, `status` its HTTP status (None
+    until the answer starts), `host` "api" or "static" (the schema host).
     """
 
     method: str
@@ -83,6 +86,9 @@ class RequestRecord:
     authorized: bool
     time: float
     credential: str | None = field(default=None, repr=False)
+    request_id: str = ""
+    status: int | None = None
+    host: str = "api"
 
 
 @dataclass(frozen=True)
@@ -111,25 +117,33 @@ class PredictionRecord:
     completed_at: float | None
     outputs: list[str] | None
     error: str | None
-    error_code: str | None
+    error_code: int | None
     price: float
+    request_id: str = ""
+    expires_at: float = 0.0
+    outputs_expired: bool = False
 
 
 class SimulatorState:
     """Everything the simulated Atlas API knows, shared between the app and the tests.
 
     `catalog` (a list of ModelSpec) may be edited by a test before requests are made.
+    `job_seconds` None gives each job its model's realistic length (tens of seconds); a
+    number makes every job take that long (the speed-up tests and the demo use).
+    `static_port` is the schema host's port, set by `SimulatorServer` (None: the schema
+    documents are served on the API port too).
     """
 
     def __init__(
         self,
         *,
-        job_seconds: float = 8.0,
+        job_seconds: float | None = None,
         api_key: str = SIMULATOR_API_KEY,
         max_upload_bytes: int = 50 * 1024 * 1024,
         balance_usd: float = 100.0,
+        bonus_usd: float = 0.0,
         envelope: bool = True,
-        message_key: str = "message",
+        message_key: str = "msg",
         output_style: str = "strings",
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -145,8 +159,10 @@ class SimulatorState:
         self.output_style = output_style
         self.clock: Callable[[], float] = clock or time.monotonic
         self.catalog: list[ModelSpec] = list(MODELS)
-        self._initial_balance = balance_usd
+        self.static_port: int | None = None
+        self._initial_balance = (balance_usd, bonus_usd)
         self._balance = balance_usd
+        self._bonus = bonus_usd
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._uploads: dict[str, UploadRecord] = {}
@@ -159,6 +175,17 @@ class SimulatorState:
         """The catalog entry with this id (hidden ones included), or None."""
         return next((spec for spec in self.catalog if spec.id == model_id), None)
 
+    def set_model_available(self, model_id: str, available: bool) -> None:
+        """Let the account use a model (generate) or not (404); KeyError if not in the catalog."""
+        spec = self.find_model(model_id)
+        if spec is None:
+            raise KeyError(model_id)
+        self.catalog[self.catalog.index(spec)] = replace(spec, available=available)
+
+    def job_length(self, spec: ModelSpec) -> float:
+        """How long a job of this model runs (without a `[sim:seconds=N]` directive)."""
+        return self.job_seconds if self.job_seconds is not None else spec.job_seconds
+
     # -- clock and money ---------------------------------------------------------------
 
     def now(self) -> float:
@@ -167,19 +194,34 @@ class SimulatorState:
 
     @property
     def balance_usd(self) -> float:
+        """What the account can spend: cash plus bonus credit."""
+        with self._lock:
+            return round(self._balance + self._bonus, 6)
+
+    @property
+    def cash_usd(self) -> float:
         with self._lock:
             return self._balance
 
-    def set_balance(self, balance_usd: float) -> None:
+    @property
+    def bonus_usd(self) -> float:
+        with self._lock:
+            return self._bonus
+
+    def set_balance(self, balance_usd: float, *, bonus_usd: float = 0.0) -> None:
+        """Set the account's cash (and bonus credit); `balance_usd` is the sum."""
         with self._lock:
             self._balance = balance_usd
+            self._bonus = bonus_usd
 
     def charge(self, price: float) -> bool:
-        """Deduct `price` if the balance covers it; False (nothing deducted) otherwise."""
+        """Deduct `price` (bonus credit first) if the balance covers it; else False."""
         with self._lock:
-            if self._balance + 1e-9 < price:
+            if self._balance + self._bonus + 1e-9 < price:
                 return False
-            self._balance = round(self._balance - price, 6)
+            from_bonus = min(self._bonus, price)
+            self._bonus = round(self._bonus - from_bonus, 6)
+            self._balance = round(self._balance - (price - from_bonus), 6)
             return True
 
     # -- request log -------------------------------------------------------------------
@@ -192,12 +234,30 @@ class SimulatorState:
         prediction_id: str | None,
         authorized: bool,
         credential: str | None = None,
+        request_id: str = "",
+        host: str = "api",
     ) -> int:
         now = time.monotonic()
-        record = RequestRecord(method, path, endpoint, prediction_id, authorized, now, credential)
+        record = RequestRecord(
+            method,
+            path,
+            endpoint,
+            prediction_id,
+            authorized,
+            now,
+            credential,
+            request_id=request_id,
+            host=host,
+        )
         with self._lock:
             self._requests.append(record)
             return len(self._requests) - 1
+
+    def record_status(self, index: int, status: int) -> None:
+        """Note the HTTP status the request at `index` was answered with."""
+        with self._lock:
+            if 0 <= index < len(self._requests):
+                self._requests[index] = replace(self._requests[index], status=status)
 
     def attach_prediction(self, index: int, prediction_id: str) -> None:
         """Note which job the request at `index` created."""
@@ -285,7 +345,7 @@ class SimulatorState:
         prediction_id: str,
         error: str = "Generation failed (forced by the simulator).",
         *,
-        error_code: str | None = None,
+        error_code: int | None = None,
         http_500: bool = False,
     ) -> None:
         """End the job as failed now; `http_500` makes its polls answer HTTP 500."""
@@ -296,7 +356,7 @@ class SimulatorState:
         prediction_id: str,
         succeeded: bool,
         error: str | None = None,
-        error_code: str | None = None,
+        error_code: int | None = None,
         http_500: bool = False,
     ) -> None:
         with self._lock:
@@ -305,6 +365,12 @@ class SimulatorState:
             current = job.outcome(now)
             at = min(now, current.at) if current is not None else now
             job.forced = Outcome(succeeded, at, error, error_code, http_500)
+
+    def expire_outputs(self, prediction_id: str) -> None:
+        """Make the job's output URLs answer 404 from now on (KeyError for an unknown id)."""
+        with self._lock:
+            job = self._jobs[prediction_id]
+            job.expired_at = self.now()
 
     # -- uploads -------------------------------------------------------------------------
 
@@ -330,7 +396,7 @@ class SimulatorState:
             self._uploads.clear()
             self._requests.clear()
             self._faults.clear()
-            self._balance = self._initial_balance
+            self._balance, self._bonus = self._initial_balance
             for child in self._dir.iterdir():
                 shutil.rmtree(child, ignore_errors=True)
 
@@ -356,4 +422,7 @@ def _prediction_record(job: Job, now: float) -> PredictionRecord:
         error=outcome.error if outcome is not None else None,
         error_code=outcome.error_code if outcome is not None else None,
         price=job.price,
+        request_id=job.request_id,
+        expires_at=job.wall_time(job.expires_at),
+        outputs_expired=job.outputs_expired(now),
     )

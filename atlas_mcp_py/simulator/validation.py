@@ -34,12 +34,24 @@ class ParameterError(ValueError):
 
 
 def validate_params(schema: JsonObject, params: JsonObject, *, skip: frozenset[str]) -> None:
-    """Raise ParameterError unless `params` satisfies `schema` (names in `skip` are ignored)."""
+    """Raise ParameterError unless `params` satisfies `schema` (names in `skip` are ignored).
+
+    `schema` is resolved (no `$ref`s). A property marked `hidden` or `disabled` is refused
+    like an unknown one: the real API does not take what its console does not offer.
+    """
     properties: JsonObject = schema.get("properties", {})
+    offered = {
+        name
+        for name, prop in properties.items()
+        if not (isinstance(prop, dict) and (prop.get("hidden") or prop.get("disabled")))
+    }
     for name in params:
-        if name not in properties and name not in skip:
-            known = ", ".join(sorted(set(properties) - skip))
-            raise ParameterError(f"Unknown parameter '{name}'. Accepted parameters: {known}.")
+        if name in skip:
+            continue
+        if name not in offered:
+            known = ", ".join(sorted(offered - skip))
+            what = "Unknown" if name not in properties else "Unsupported"
+            raise ParameterError(f"{what} parameter '{name}'. Accepted parameters: {known}.")
     for name in schema.get("required", []):
         if name not in skip and params.get(name) is None:
             raise ParameterError(f"Missing required parameter '{name}'.")

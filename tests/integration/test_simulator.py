@@ -15,6 +15,8 @@ import pytest
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer, SimulatorState
 
 HAILUO = "minimax/hailuo-02/fast"
+SEEDANCE = "bytedance/seedance-v1-lite-i2v-1080p"
+FRAME = "https://example.com/frame.png"
 AUTH = {"Authorization": f"Bearer {SIMULATOR_API_KEY}"}
 
 
@@ -54,9 +56,8 @@ def client(sim: SimulatorServer) -> Iterator[httpx2.Client]:
 
 
 def submit(client: httpx2.Client, prompt: str = "a red fox", **params: Any) -> str:
-    response = client.post(
-        "/api/v1/model/generateVideo", json={"model": HAILUO, "prompt": prompt, **params}
-    )
+    body = {"model": HAILUO, "image": FRAME, "prompt": prompt, **params}
+    response = client.post("/api/v1/model/generateVideo", json=body)
     assert response.status_code == 200, response.text
     prediction_id: str = response.json()["data"]["id"]
     return prediction_id
@@ -89,27 +90,6 @@ def test_catalog_needs_no_key_and_lists_the_hidden_model_with_display_console_fa
     assert {m["type"] for m in models.values()} == {"Video", "Image", "Audio", "Text"}
 
 
-def test_every_catalog_schema_and_readme_url_resolves_on_this_server(
-    sim: SimulatorServer, client: httpx2.Client
-) -> None:
-    models = client.get("/api/v1/models").json()["data"]
-    for model in models:
-        assert model["schema"].startswith(sim.base_url + "/schemas/")
-        schema = client.get(model["schema"])
-        assert schema.status_code == 200, model["model"]
-        inputs = schema.json()["components"]["schemas"]["Input"]
-        assert "model" in inputs["properties"]
-        assert set(inputs["x-order-properties"]) == set(inputs["properties"])
-        readme = client.get(model["readme"])
-        assert readme.status_code == 200
-        assert readme.headers["content-type"].startswith("text/markdown")
-    hailuo = client.get(f"/schemas/{HAILUO}.json").json()["components"]["schemas"]["Input"]
-    assert hailuo["properties"]["duration"]["enum"] == [6, 10]
-    assert hailuo["properties"]["prompt"]["maxLength"] == 2000
-    assert "prompt" in hailuo["required"]
-    assert client.get("/schemas/no/such-model.json").status_code == 404
-
-
 # -- auth ----------------------------------------------------------------------------------
 
 
@@ -131,7 +111,8 @@ def test_a_missing_or_wrong_key_is_401_with_the_json_envelope(
     assert response.status_code == 401
     assert response.json() == {
         "code": 401,
-        "message": "Unauthorized: invalid or missing API key",
+        "msg": "Unauthorized: invalid or missing API key",
+        "request_id": response.headers["x-request-id"],
         "data": None,
     }
     assert not sim.state.predictions
@@ -144,7 +125,7 @@ def test_a_missing_or_wrong_key_is_401_with_the_json_envelope(
 def test_a_job_goes_from_created_through_processing_to_completed(
     client: httpx2.Client, state: SimulatorState, clock: FakeClock
 ) -> None:
-    created = client.post("/api/v1/model/generateVideo", json={"model": HAILUO, "prompt": "fox"})
+    created = client.post("/api/v1/model/generateVideo", json={"model": HAILUO, "image": FRAME})
     data = created.json()["data"]
     assert data["status"] == "created"
     assert len(data["id"]) == 32 and int(data["id"], 16) >= 0
@@ -190,7 +171,7 @@ def test_image_and_audio_jobs_output_a_png_and_a_wav(
 ) -> None:
     image = client.post(
         "/api/v1/model/generateImage",
-        json={"model": "black-forest-labs/flux-schnell", "prompt": "a cat", "num_images": 2},
+        json={"model": "google/nano-banana/text-to-image", "prompt": "a cat"},
     )
     audio = client.post(
         "/api/v1/model/generateAudio", json={"model": "minimax/speech-02-hd", "text": "hello"}
@@ -198,9 +179,9 @@ def test_image_and_audio_jobs_output_a_png_and_a_wav(
     image_id, audio_id = image.json()["data"]["id"], audio.json()["data"]["id"]
     state.complete(image_id)
     state.complete(audio_id)
-    pngs = poll(client, image_id)["outputs"]
-    assert len(pngs) == 2
-    assert client.get(pngs[1]).content.startswith(b"\x89PNG\r\n\x1a\n")
+    (png,) = poll(client, image_id)["outputs"]
+    assert png.startswith(f"{client.base_url}/files/outputs/{image_id}/")
+    assert client.get(png).content.startswith(b"\x89PNG\r\n\x1a\n")
     (wav,) = poll(client, audio_id)["outputs"]
     assert client.get(wav).content[8:12] == b"WAVE"
 
@@ -216,18 +197,18 @@ def test_fail500_directive_answers_http_500_carrying_the_terminal_state(
         assert response.status_code == 500
         body = response.json()
         assert body["code"] == 500
-        assert body["message"].startswith("Generation failed: ")
+        assert body["msg"].startswith("Generation failed: ")
         assert body["data"]["id"] == prediction_id
         assert body["data"]["status"] == "failed"
-        assert body["data"]["error"] in body["message"]
+        assert body["data"]["error"] in body["msg"]
 
 
 @pytest.mark.parametrize(
     ("directive", "error_code", "words"),
-    [("[sim:fail]", None, "failed"), ("[sim:moderation]", "content_moderation", "moderation")],
+    [("[sim:fail]", None, "failed"), ("[sim:moderation]", 1039, "moderation")],
 )
 def test_failure_directives_end_the_job_failed_with_a_reason_on_http_200(
-    client: httpx2.Client, clock: FakeClock, directive: str, error_code: str | None, words: str
+    client: httpx2.Client, clock: FakeClock, directive: str, error_code: int | None, words: str
 ) -> None:
     prediction_id = submit(client, f"a fox {directive}")
     clock.advance(11)
@@ -264,7 +245,7 @@ def test_an_unknown_prediction_id_is_404_with_the_json_envelope(client: httpx2.C
     response = client.get("/api/v1/model/prediction/0123456789abcdef0123456789abcdef")
     assert response.status_code == 404
     assert response.json()["code"] == 404
-    assert "not found" in response.json()["message"]
+    assert "not found" in response.json()["msg"]
 
 
 # -- validation and billing ----------------------------------------------------------------
@@ -273,17 +254,18 @@ def test_an_unknown_prediction_id_is_404_with_the_json_envelope(client: httpx2.C
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({"model": "no/such-model", "prompt": "x"}, "no/such-model"),
-        ({"model": "google/imagen4", "prompt": "x"}, "google/imagen4"),
-        ({"model": HAILUO}, "prompt"),
-        ({"model": HAILUO, "prompt": "x", "duration": 7}, "duration"),
-        ({"model": HAILUO, "prompt": "x", "duration": "6"}, "duration"),
-        ({"model": HAILUO, "prompt": "x", "resolution": "1080P"}, "resolution"),
-        ({"model": HAILUO, "prompt": "x" * 2001}, "prompt"),
-        ({"model": HAILUO, "prompt": "x", "width": 512}, "width"),
-        ({"model": "bytedance/seedance-v1-pro/i2v", "image": "u", "duration": 11}, "duration"),
-        ({"model": "bytedance/seedance-v1-pro/i2v", "image": "u", "seed": "s"}, "seed"),
-        ({"model": "google/veo3-fast/t2v", "prompt": "x", "image": "u"}, "image"),
+        ({"model": "google/nano-banana/text-to-image", "prompt": "x"}, "Image model"),
+        ({"model": HAILUO, "prompt": "x"}, "image"),
+        ({"model": HAILUO, "image": FRAME, "duration": 7}, "duration"),
+        ({"model": HAILUO, "image": FRAME, "duration": "6"}, "duration"),
+        ({"model": HAILUO, "image": FRAME, "resolution": "512P"}, "resolution"),
+        ({"model": HAILUO, "image": FRAME, "end_image": FRAME}, "end_image"),
+        ({"model": HAILUO, "image": FRAME, "prompt": "x" * 2001}, "prompt"),
+        ({"model": HAILUO, "image": FRAME, "width": 512}, "width"),
+        ({"model": HAILUO, "image": "frame.png"}, "image"),
+        ({"model": SEEDANCE, "image": FRAME, "duration": 121}, "duration"),
+        ({"model": SEEDANCE, "image": FRAME, "seed": "s"}, "seed"),
+        ({"model": "minimax/hailuo-02/t2v-standard", "prompt": "x", "image": FRAME}, "image"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_parameter_and_bill_nothing(
@@ -291,27 +273,30 @@ def test_bad_parameters_are_400_naming_the_parameter_and_bill_nothing(
 ) -> None:
     response = client.post("/api/v1/model/generateVideo", json=body)
     assert response.status_code == 400
-    assert named in response.json()["message"]
+    assert named in response.json()["msg"]
     assert not state.predictions
     assert state.balance_usd == 100.0
+    (logged,) = state.requests
+    assert (logged.endpoint, logged.status, logged.prediction_id) == ("generate", 400, None)
 
 
 def test_parameters_nested_under_input_are_accepted(
     client: httpx2.Client, state: SimulatorState
 ) -> None:
-    body = {"model": HAILUO, "input": {"prompt": "a fox", "duration": 10}}
+    body = {"model": HAILUO, "input": {"image": FRAME, "duration": 10}}
     response = client.post("/api/v1/model/generateVideo", json=body)
     assert response.status_code == 200
     (job,) = state.predictions.values()
-    assert job.params == {"prompt": "a fox", "duration": 10}
+    assert job.params == {"image": FRAME, "duration": 10}
 
 
 def test_insufficient_balance_is_402_and_creates_no_job(sim: SimulatorServer) -> None:
     sim.state.set_balance(0.05)
     with httpx2.Client(base_url=sim.base_url, headers=AUTH) as http:
-        response = http.post("/api/v1/model/generateVideo", json={"model": HAILUO, "prompt": "x"})
+        response = http.post("/api/v1/model/generateVideo", json={"model": HAILUO, "image": FRAME})
     assert response.status_code == 402
-    assert response.json()["message"].startswith("Insufficient balance")
+    assert response.json()["msg"].startswith("Insufficient balance")
+    assert response.json()["request_id"] == response.headers["x-request-id"]
     assert not sim.state.predictions
 
 
@@ -349,10 +334,15 @@ def test_json_error_fault_applies_to_the_first_times_requests_and_bills_nothing(
     state.add_fault(
         Fault(endpoint="generate", kind="json_error", status=402, message="no money", times=2)
     )
-    body = {"model": HAILUO, "prompt": "x"}
+    body = {"model": HAILUO, "image": FRAME}
     answers = [client.post("/api/v1/model/generateVideo", json=body) for _ in range(3)]
     assert [a.status_code for a in answers] == [402, 402, 200]
-    assert answers[0].json() == {"code": 402, "message": "no money", "data": None}
+    assert answers[0].json() == {
+        "code": 402,
+        "msg": "no money",
+        "request_id": answers[0].headers["x-request-id"],
+        "data": None,
+    }
     assert len(state.predictions) == 1
     assert not state.pending_faults
 
@@ -375,7 +365,7 @@ def test_slow_fault_delays_the_answer_but_the_job_is_created_and_billed(
     with pytest.raises(httpx2.ReadTimeout):
         client.post(
             "/api/v1/model/generateVideo",
-            json={"model": HAILUO, "prompt": "x"},
+            json={"model": HAILUO, "image": FRAME},
             timeout=httpx2.Timeout(5.0, read=0.1),
         )
     assert len(state.predictions) == 1
@@ -392,7 +382,7 @@ def test_drop_fault_cuts_the_response_short_and_the_job_still_exists(
 ) -> None:
     state.add_fault(Fault(endpoint="generate", kind="drop"))
     with pytest.raises(httpx2.RemoteProtocolError):
-        client.post("/api/v1/model/generateVideo", json={"model": HAILUO, "prompt": "x"})
+        client.post("/api/v1/model/generateVideo", json={"model": HAILUO, "image": FRAME})
     (prediction_id,) = state.predictions
     generate = [r for r in state.requests if r.endpoint == "generate"]
     assert generate[0].prediction_id == prediction_id
@@ -453,7 +443,7 @@ def test_an_upload_over_the_limit_is_413_and_keeps_nothing(sim: SimulatorServer,
 def test_an_upload_without_a_file_part_is_400(client: httpx2.Client) -> None:
     response = client.post("/api/v1/model/uploadMedia", files={"other": ("a.png", b"x")})
     assert response.status_code == 400
-    assert "file" in response.json()["message"]
+    assert "file" in response.json()["msg"]
 
 
 # -- history, variants, control ------------------------------------------------------------
@@ -476,18 +466,20 @@ def test_history_lists_submitted_jobs_newest_first_with_their_request_bodies(
 
 
 def test_envelope_message_key_and_output_style_variants(clock: FakeClock) -> None:
-    state = SimulatorState(envelope=False, message_key="msg", output_style="objects", clock=clock)
+    state = SimulatorState(
+        envelope=False, message_key="message", output_style="objects", clock=clock
+    )
     with SimulatorServer(state) as sim, httpx2.Client(base_url=sim.base_url, headers=AUTH) as http:
-        created = http.post("/api/v1/model/generateVideo", json={"model": HAILUO, "prompt": "x"})
+        created = http.post("/api/v1/model/generateVideo", json={"model": HAILUO, "image": FRAME})
         body = created.json()
-        assert "data" not in body and body["msg"] == "success" and body["status"] == "created"
+        assert "data" not in body and body["message"] == "success" and body["status"] == "created"
         state.complete(body["id"])
         polled = http.get(f"/api/v1/model/prediction/{body['id']}").json()
         assert polled["outputs"] == [
             {"url": f"{sim.base_url}/files/outputs/{body['id']}/video.mp4"}
         ]
         denied = http.get("/api/v1/model/history", headers={"Authorization": "Bearer nope"})
-        assert "msg" in denied.json() and "message" not in denied.json()
+        assert "message" in denied.json() and "msg" not in denied.json()
 
 
 def test_control_endpoints_script_and_inspect_the_simulator_over_http(
