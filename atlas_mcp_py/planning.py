@@ -107,6 +107,8 @@ class Plan:
         default_factory=lambda: {n: MediaParam(n, "image") for n in ("image", "end_image")}
     )
     """The model's media parameters: local paths in them are uploaded before sending."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """The model's frame parameter -> the argument that filled it (`image_url` -> `image`)."""
 
     @property
     def request(self) -> dict[str, Any]:
@@ -124,6 +126,11 @@ class Plan:
 
     def param_of(self, slot: str) -> MediaParam:
         return self.media[slot_param(slot)]
+
+    def label(self, slot: str) -> str:
+        """How messages name a slot: `end_image` (as `end_image_url`) when mapped."""
+        given = self.aliases.get(slot_param(slot))
+        return slot if given is None or given == slot else f"{given}` (as `{slot}"
 
 
 def estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
@@ -259,8 +266,10 @@ async def _map_frames(
     inputs: ModelInputs,
     args: GenerateArgs,
     body: dict[str, Any],
-) -> None:
-    """Put `image` / `end_image` under the model's own frame parameters."""
+) -> dict[str, str]:
+    """Put `image` / `end_image` under the model's own frame parameters; returns which
+    parameter each went to."""
+    aliases: dict[str, str] = {}
     for value, target, which in (
         (args.image, inputs.first_frame, "first"),
         (args.end_image, inputs.last_frame, "last"),
@@ -290,6 +299,8 @@ async def _map_frames(
             )
         param = inputs.media.get(target)
         body[target] = [value] if param is not None and param.many else value
+        aliases[target] = arg
+    return aliases
 
 
 def _check_formats(
@@ -347,7 +358,7 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
     inputs = model_inputs(schema.schema) if schema is not None else _unchecked_inputs(params)
     body = params
     body["prompt"] = args.prompt
-    await _map_frames(client, info, inputs, args, body)
+    aliases = await _map_frames(client, info, inputs, args, body)
     for name, value in (("duration", args.duration), ("resolution", args.resolution)):
         if value is not None:
             body[name] = value
@@ -380,7 +391,7 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
             notes.append(f"Filled the required {names} with the model's default.")
     _check_formats(info, inputs.media, body)
     cost = estimate_cost(info, {**defaults, **body})
-    return Plan(info, body, defaults, cost, schema is not None, notes, dict(inputs.media))
+    return Plan(info, body, defaults, cost, schema is not None, notes, dict(inputs.media), aliases)
 
 
 def cost_summary(settings: Settings, plan: Plan) -> str | None:

@@ -54,8 +54,7 @@ from atlas_mcp_py.jobs import JobBook, Ledger
 from atlas_mcp_py.limits import ArgumentLimit, check_path, check_prediction_id, check_prompt
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
-from atlas_mcp_py.planning import is_local
-from atlas_mcp_py.planning import model_takes
+from atlas_mcp_py.planning import is_local, model_takes
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.protocol import report_progress, shape_for_version
 from atlas_mcp_py.refusals import refused_arguments
@@ -492,9 +491,9 @@ def build_server(
         if dry_run:
             return tool_result(dry_run_result(plan))
         check_cost(approval)
-        local = local_frames(slots(plan.body, plan.media))
+        local = local_frames({plan.label(s): v for s, v in slots(plan.body, plan.media).items()})
         opened = await open_sources(ctx, app.settings, app.roots, local)
-        _check_files(plan, dict(zip(local, opened, strict=True)))
+        _check_files(plan, dict(zip(plan.local, opened, strict=True)))
         budget = wait_budget(app.settings, max_wait_seconds, _has_progress_token(ctx))
         called = time.monotonic()  # the budget covers the local queue and the wait
         async with AsyncExitStack() as stack:
@@ -503,7 +502,7 @@ def build_server(
                     stack,
                     ctx,
                     plan,
-                    sources=dict(zip(local, opened, strict=True)),
+                    sources=dict(zip(plan.local, opened, strict=True)),
                     upload=lambda source: _upload_url(app, source),
                     allow_duplicate=allow_duplicate,
                     queue_budget=budget,
@@ -618,7 +617,10 @@ def _check_files(plan: Plan, sources: Mapping[str, UploadSource]) -> None:
         if problem is not None:
             for opened in sources.values():
                 opened.close()
-            raise ToolError(f"{plan.model.id}: {problem} ({source.filename}). Nothing was sent.")
+            raise ToolError(
+                f"{plan.model.id}: {problem} ({source.filename} given as "
+                f"`{plan.label(slot)}`). Nothing was sent."
+            )
 
 
 def _matches(model: ModelInfo, kind: str, query: str | None) -> bool:

@@ -33,8 +33,10 @@ from atlas_mcp_py.simulator import Fault, SimulatorServer, SimulatorState
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-sim-INTEGRATION-9d3e1f0c5a7b"
-MODEL = "minimax/hailuo-02/fast"
-HIDDEN_MODEL = "atlascloud/internal-canary-video"
+MODEL = "minimax/hailuo-02/t2v-standard"
+"""Text-to-video: a prompt is all it needs."""
+I2V_MODEL = "minimax/hailuo-02/fast"
+HIDDEN_MODEL = "kwaivgi/kling-v2.0-i2v-master"
 FAST = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_cap=0.05)
 """Real sleeps, but short: the retries happen over the wire, the backoff is not the point."""
 
@@ -77,14 +79,19 @@ async def test_full_flow_from_catalog_to_completed_video_outputs(sim: SimulatorS
         ids = [m.id for m in models]
         assert MODEL in ids
         assert HIDDEN_MODEL not in ids
-        hailuo = next(m for m in models if m.id == MODEL)
+        hailuo = next(m for m in models if m.id == I2V_MODEL)
         assert hailuo.type == "video"
         assert hailuo.price == pytest.approx(0.1)
+        assert "IMAGE-TO-VIDEO" in hailuo.categories
 
-        schema = await client.get_input_schema(MODEL)
+        # the schema, from the other host: Input is a $ref, duration a $ref property,
+        # enable_sync_mode hidden
+        schema = await client.get_input_schema(I2V_MODEL)
         assert schema is not None
-        assert "prompt" in schema["required"]
-        assert schema["properties"]["duration"]["enum"] == [6, 10]
+        assert "image" in schema.schema["required"]
+        assert schema.schema["properties"]["duration"]["enum"] == [6, 10]
+        assert "enable_sync_mode" in schema.hidden
+        assert "resolution" not in schema.schema["properties"]
 
         submitted = await client.generate("video", MODEL, {"prompt": "a red fox", "duration": 6})
         assert submitted.state == "processing"

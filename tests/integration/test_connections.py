@@ -45,13 +45,13 @@ async def test_each_billed_post_opens_its_own_connection_and_polls_share_one(
         settings = simulator_settings(sim, base_url=url)
         transport = LazyHTTPTransport(proxies={})
         async with AtlasClient(settings, transport=transport) as client:
-            job = await client.generate("video", "minimax/hailuo-02/fast", {"prompt": "a"})
+            job = await client.generate("video", "minimax/hailuo-02/t2v-standard", {"prompt": "a"})
             for _ in range(3):
                 await client.get_prediction(job.id)
             polls_opened = accepted[0] - 1
             before = accepted[0]
-            await client.generate("video", "minimax/hailuo-02/fast", {"prompt": "b"})
-            await client.generate("video", "minimax/hailuo-02/fast", {"prompt": "c"})
+            await client.generate("video", "minimax/hailuo-02/t2v-standard", {"prompt": "b"})
+            await client.generate("video", "minimax/hailuo-02/t2v-standard", {"prompt": "c"})
             posts_opened = accepted[0] - before
     assert polls_opened == 1  # three GETs, one kept-alive connection
     assert posts_opened == 2  # never the GETs' connection, never each other's

@@ -258,7 +258,13 @@ async def test_every_local_frame_is_checked_before_any_is_uploaded(
     (workspace / ".env").write_text("SECRET=1\n")
     async with Client(build_server(make_settings(sim, workspace))) as client:
         result = await client.call_tool(
-            "atlas_generate_video", {"prompt": "x", "image": "photo.png", "end_image": ".env"}
+            "atlas_generate_video",
+            {
+                "prompt": "x",
+                "model": "kwaivgi/kling-v3.0-std/image-to-video",  # takes a last frame
+                "image": "photo.png",
+                "end_image": ".env",
+            },
         )
     assert result.is_error
     assert "`end_image`" in text_of(result) and "is a hidden name" in text_of(result)
@@ -350,7 +356,7 @@ async def test_save_to_a_directory_writes_the_video_under_a_safe_name(
     data = structured(result)
     assert not result.is_error, text_of(result)
     pid = data["prediction_id"]
-    saved = workspace / "videos" / f"minimax-hailuo-02-fast-{pid}.mp4"
+    saved = workspace / "videos" / f"minimax-hailuo-02-t2v-standard-{pid}.mp4"
     assert data["local_path"] == str(saved)
     assert saved.read_bytes() == SAMPLE_MP4.read_bytes()
     assert data["size_bytes"] == saved.stat().st_size

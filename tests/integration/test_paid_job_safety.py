@@ -24,7 +24,10 @@ from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
-SEEDANCE = "bytedance/seedance-v1-pro/i2v"
+SEEDANCE = "bytedance/seedance-v1-lite-i2v-1080p"
+"""Image-to-video, per second; its schema document has only a request body schema."""
+T2V = "minimax/hailuo-02/t2v-standard"
+"""Where a prompt without a model or a frame goes."""
 
 
 @pytest.fixture
@@ -68,7 +71,14 @@ def ledger_rows(state_dir: Path) -> list[Any]:
     [
         ({"prompt": "a cat", "duration": 7}, "'duration' must be one of 6, 10, got 7"),
         ({"prompt": "a cat", "params": {"fps": 30}}, "unknown parameter 'fps'"),
-        ({"prompt": "a cat", "model": SEEDANCE}, "missing required parameter 'image'"),
+        (
+            {"prompt": "a cat", "model": SEEDANCE, "image": "photo.png", "duration": 0},
+            "'duration' must be at least 1, got 0",
+        ),
+        (
+            {"prompt": "a", "image": "photo.png", "params": {"enable_sync_mode": True}},
+            "'enable_sync_mode' is set by Atlas itself",
+        ),
         ({"prompt": "x" * 2001}, "'prompt' must be at most 2000 characters"),
     ],
 )
@@ -115,7 +125,7 @@ async def test_dry_run_shows_the_exact_body_and_estimate_and_sends_nothing(
         "image": "photo.png",  # the local path, not uploaded
         "duration": 8,
     }
-    assert data["estimated_cost_usd"] == pytest.approx(0.06 * 8)
+    assert data["estimated_cost_usd"] == pytest.approx(0.036 * 8)
     assert "nothing was sent" in text_of(result).lower()
     assert sim.state.count("generate") == sim.state.count("upload") == 0
 
@@ -123,19 +133,19 @@ async def test_dry_run_shows_the_exact_body_and_estimate_and_sends_nothing(
 async def test_a_required_parameter_left_out_is_filled_with_its_default(
     sim: SimulatorServer, workspace: Path, state_dir: Path
 ) -> None:
-    spec = sim.state.find_model("minimax/hailuo-02/fast")
+    spec = sim.state.find_model(T2V)
     assert spec is not None
     at = sim.state.catalog.index(spec)
-    sim.state.catalog[at] = dataclasses.replace(spec, required=("prompt", "resolution"))
+    sim.state.catalog[at] = dataclasses.replace(spec, required=("prompt", "duration"))
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
         result = await client.call_tool("atlas_generate_video", {"prompt": "a cat", "wait": False})
     assert not result.is_error, text_of(result)
     (job,) = sim.state.predictions.values()
-    assert job.params["resolution"] == "512P"
-    assert "Filled the required resolution" in text_of(result)
+    assert job.params["duration"] == 6
+    assert "Filled the required duration" in text_of(result)
 
 
-async def test_an_unreachable_schema_does_not_block_the_job_but_says_it_was_not_validated(
+async def test_an_unreachable_schema_does_not_block_the_job_but_says_it_was_not_checked(
     sim: SimulatorServer, workspace: Path, state_dir: Path
 ) -> None:
     sim.state.add_fault(Fault(endpoint="schema", kind="json_error", status=500, times=5))
@@ -143,7 +153,8 @@ async def test_an_unreachable_schema_does_not_block_the_job_but_says_it_was_not_
         result = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
     assert not result.is_error, text_of(result)
     assert structured(result)["status"] == "completed"
-    assert any("not validated" in note for note in structured(result)["notes"])
+    assert any("not checked" in note for note in structured(result)["notes"])
+    assert "validated" not in text_of(result)
     assert sim.state.count("generate") == 1
 
 
@@ -167,13 +178,14 @@ async def test_every_job_is_recorded_before_the_wait_and_updated_with_what_was_s
         listed = await client.call_tool("atlas_list_jobs", {})
         resource = await client.read_resource(f"atlas://jobs/{pid}")
     assert structured(done)["status"] == "completed"
-    assert structured(result)["estimated_cost_usd"] == pytest.approx(0.1)
+    assert structured(result)["estimated_cost_usd"] == pytest.approx(0.196)
     (row,) = ledger_rows(state_dir)
     assert row.state == "completed" and row.completed_at is not None
     assert row.outputs == structured(done)["outputs"]
-    assert row.model == "minimax/hailuo-02/fast"
+    assert row.model == T2V
     assert row.prompt == "a red fox [sim:never]"
-    assert row.estimated_cost_usd == pytest.approx(0.1)
+    assert row.estimated_cost_usd == pytest.approx(0.196)
+    assert row.request_id == sim.state.predictions[pid].request_id is not None
     assert row.params == {"prompt": "a red fox [sim:never]"}
     assert len(row.params_hash) == 64
     (job,) = structured(listed)["jobs"]
@@ -263,7 +275,7 @@ async def test_an_identical_generate_returns_the_earlier_job_instead_of_paying_a
         (workspace / "copy.png").write_bytes(PNG)
         again = await c.call_tool(
             "atlas_generate_video",
-            {**arguments, "image": "copy.png", "params": {"resolution": "512P"}},
+            {**arguments, "image": "copy.png", "params": {"go_fast": True}},
         )
     assert sim.state.count("generate") == 1
     assert structured(again)["prediction_id"] == structured(first)["prediction_id"]
@@ -413,7 +425,8 @@ async def test_above_the_confirm_limit_the_person_is_asked_and_an_accept_sends_t
         result = await c.call_tool("atlas_generate_video", {"prompt": "pricey", "wait": False})
     assert not result.is_error, text_of(result)
     (question,) = callback.asked
-    assert "$0.10" in question and "$0.05" in question and "pricey" in question
+    assert "$0.20" in question and "$0.05" in question and "pricey" in question
+    assert "balance: $100.00" in question
     assert sim.state.count("generate") == 1
 
 
@@ -443,7 +456,7 @@ async def test_a_client_that_cannot_ask_is_told_to_pass_confirm_cost(
             "atlas_generate_video", {"prompt": "pricey", "confirm_cost": True, "wait": False}
         )
     assert refused.is_error
-    assert "confirm_cost: true" in text_of(refused) and "$0.10" in text_of(refused)
+    assert "confirm_cost: true" in text_of(refused) and "$0.20" in text_of(refused)
     assert not confirmed.is_error
     assert sim.state.count("generate") == 1
 
@@ -514,7 +527,8 @@ async def test_a_job_being_waited_on_does_not_hold_a_slot(
 
         async def waiting() -> None:
             results["waiting"] = await client.call_tool(
-                "atlas_generate_video", {"prompt": "[sim:never]", "max_wait_seconds": 3.0}
+                "atlas_generate_video",
+                {"prompt": "[sim:never]", "max_wait_seconds": 3.0},
             )
 
         with anyio.fail_after(20):

@@ -10,7 +10,7 @@ import pytest
 from helpers import simulator_settings, structured
 from mcp import Client
 
-from atlas_mcp_py.config import DEFAULT_MODEL, Settings
+from atlas_mcp_py.config import DEFAULT_TEXT_MODEL, Settings
 from atlas_mcp_py.jobs import Ledger
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.server import build_server
@@ -57,7 +57,7 @@ async def test_run_times_in_the_ledger_aim_the_first_poll_of_a_new_server(
     with Ledger.open(Ledger.default_path(state_dir)) as ledger:
         for n in range(3):  # what an earlier server saw: jobs of this model took 1 s
             row = ledger.add(
-                model=DEFAULT_MODEL,
+                model=DEFAULT_TEXT_MODEL,
                 api_root=sim.base_url,
                 params={"prompt": f"earlier {n}"},
                 params_hash=f"h{n}",
