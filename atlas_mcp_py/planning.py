@@ -62,6 +62,8 @@ __all__ = [
 
 SUGGESTED = 4
 """How many other models a refusal names."""
+TYPICAL_SECONDS = 5
+"""The video length by which per-second prices are compared with per-job ones."""
 DESCRIBED_SCHEMAS = 40
 """atlas_list_models reads the schemas of at most this many listed models (the rest are
 described by their catalog categories)."""
@@ -174,13 +176,14 @@ def _sources(model: ModelInfo) -> list[str]:
 
 
 async def text_models(client: AtlasClient, limit: int = SUGGESTED) -> str:
-    """A few text-to-video models of the catalog with their prices, cheapest first."""
+    """A few text-to-video models of the catalog with their prices, cheapest first (a
+    per-second price counted for a 5 s video)."""
     try:
         models = await client.list_models()
     except AtlasError:
         models = []
     found = [m for m in models if m.type == "video" and "text" in _sources(m)]
-    found.sort(key=lambda m: (m.price is None, m.price or 0.0, m.id))
+    found.sort(key=lambda m: (m.price is None, _typical_cost(m), m.id))
     if not found:
         return "atlas_list_models lists them"
     return ", ".join(f"{m.id} ({price_text(m)})" for m in found[:limit])
@@ -216,6 +219,12 @@ async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str,
                 if model.schema_url:
                     group.start_soon(read, model)
     return found
+
+
+def _typical_cost(model: ModelInfo) -> float:
+    """The price of a typical request, to compare per-job and per-second prices."""
+    cost = estimate_cost(model, {"duration": TYPICAL_SECONDS})
+    return cost if cost is not None else math.inf
 
 
 def _route(args: GenerateArgs, settings: Settings) -> tuple[str, str | None]:

@@ -226,6 +226,7 @@ def test_doctor_against_a_working_setup_passes_every_check_and_prints_the_config
         "job ledger",
     }
     assert set(checks.values()) == {"OK"}
+    assert "balance $100.00 available" in done.stdout  # the free balance endpoint
     assert "All required checks passed." in done.stdout
     assert SIMULATOR_API_KEY not in done.stdout + done.stderr
     server = printed_config(done.stdout)["mcpServers"]["atlas"]

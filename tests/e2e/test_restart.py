@@ -91,7 +91,9 @@ async def test_a_job_survives_its_server_being_killed_mid_wait(
             done = await second.call_tool("atlas_check_status", {"prediction_id": job_id})
     assert structured(done)["status"] == "completed"
     assert structured(done)["video_url"]
-    assert structured(done)["estimated_cost_usd"] == pytest.approx(0.1)
+    assert structured(done)["estimated_cost_usd"] == pytest.approx(
+        0.196
+    )  # the text-to-video default
     assert sim.state.count("generate") == 1  # nothing was ever sent twice
     (row,) = await anyio.to_thread.run_sync(recorded, state)
     assert row.state == "completed" and row.outputs == structured(done)["outputs"]

@@ -220,10 +220,11 @@ async def test_an_image_model_named_without_a_frame_is_refused_naming_text_model
             await plan(HAILUO)
     message = refused.value.message
     assert "`image`" in message and "required" in message and "Nothing was sent" in message
-    # cheapest first, with prices; the sample default image was not sent instead
+    # cheapest first (per second counted as 5 s), with prices; the sample image not used
     assert message.index("seedance-v1-pro-t2v-480p ($0.02/second)") < message.index(
         f"{T2V} ($0.28/generation)"
     )
+    assert message.index(f"{T2V} ($0.28/generation)") < message.index("t2v-pro ($0.49")
     assert "sample.jpeg" not in message
     assert all(r.method == "GET" for r in fake.requests)
 
