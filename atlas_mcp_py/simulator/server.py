@@ -201,7 +201,12 @@ def run_simulator(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
     state = SimulatorState(job_seconds=job_seconds, api_key=api_key)
-    sockets = [_bind(host, port), _bind(host, port + 1 if static_port is None else static_port)]
+    sockets = [_bind(host, port)]
+    try:
+        sockets.append(_bind(host, port + 1 if static_port is None else static_port))
+    except OSError:
+        sockets[0].close()
+        raise
     state.static_port = sockets[1].getsockname()[1]
     key_hint = api_key if api_key == SIMULATOR_API_KEY else "<the key you passed>"
     lengths = "each model's own time" if job_seconds is None else f"{job_seconds:g}s"
