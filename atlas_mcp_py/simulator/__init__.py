@@ -52,11 +52,11 @@ What changed with issue 12 (the real API rather than our picture of it):
 
 from .app import create_app
 from .catalog import ModelSpec
+from .jobs import PredictionRecord
 from .server import SimulatorServer, run_simulator
 from .state import (
     SIMULATOR_API_KEY,
     Fault,
-    PredictionRecord,
     RequestRecord,
     SimulatorState,
     UploadRecord,

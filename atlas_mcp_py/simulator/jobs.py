@@ -224,3 +224,47 @@ def prediction_payload(job: Job, now: float, base_url: str, output_style: str) -
         "urls": {"get": f"{base_url}/api/v1/model/prediction/{job.id}"},
         "price": job.price,
     }
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """A job as tests see it, with its status computed at the time of the call."""
+
+    id: str
+    model: str
+    model_type: str
+    params: dict[str, Any]
+    request_body: str
+    status: str
+    created_at: float
+    completed_at: float | None
+    outputs: list[str] | None
+    error: str | None
+    error_code: int | None
+    price: float
+    request_id: str = ""
+    expires_at: float = 0.0
+    outputs_expired: bool = False
+
+
+def prediction_record(job: Job, now: float) -> PredictionRecord:
+    outcome = job.outcome(now)
+    return PredictionRecord(
+        id=job.id,
+        model=job.model,
+        model_type=job.model_type,
+        params=dict(job.params),
+        request_body=job.request_body,
+        status=job.status(now),
+        created_at=job.created_wall,
+        completed_at=job.wall_time(outcome.at) if outcome is not None else None,
+        outputs=job.output_urls(job.base_url)
+        if outcome is not None and outcome.succeeded
+        else None,
+        error=outcome.error if outcome is not None else None,
+        error_code=outcome.error_code if outcome is not None else None,
+        price=job.price,
+        request_id=job.request_id,
+        expires_at=job.wall_time(job.expires_at),
+        outputs_expired=job.outputs_expired(now),
+    )

@@ -16,12 +16,12 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .catalog import MODELS, ModelSpec
-from .jobs import Job, Outcome
+from .jobs import Job, Outcome, PredictionRecord, prediction_record
 
 SIMULATOR_API_KEY: Final = "atlas-sim-key"
 
@@ -101,27 +101,6 @@ class UploadRecord:
     size: int
     sha256: str
     path: Path
-
-
-@dataclass(frozen=True)
-class PredictionRecord:
-    """A job as tests see it, with its status computed at the time of the call."""
-
-    id: str
-    model: str
-    model_type: str
-    params: dict[str, Any]
-    request_body: str
-    status: str
-    created_at: float
-    completed_at: float | None
-    outputs: list[str] | None
-    error: str | None
-    error_code: int | None
-    price: float
-    request_id: str = ""
-    expires_at: float = 0.0
-    outputs_expired: bool = False
 
 
 class SimulatorState:
@@ -334,7 +313,7 @@ class SimulatorState:
     @property
     def predictions(self) -> dict[str, PredictionRecord]:
         now = self.now()
-        return {job.id: _prediction_record(job, now) for job in self.jobs()}
+        return {job.id: prediction_record(job, now) for job in self.jobs()}
 
     def complete(self, prediction_id: str) -> None:
         """End the job successfully now (KeyError for an unknown id)."""
@@ -403,26 +382,3 @@ class SimulatorState:
     def close(self) -> None:
         """Delete the upload directory."""
         self._finalizer()
-
-
-def _prediction_record(job: Job, now: float) -> PredictionRecord:
-    outcome = job.outcome(now)
-    return PredictionRecord(
-        id=job.id,
-        model=job.model,
-        model_type=job.model_type,
-        params=dict(job.params),
-        request_body=job.request_body,
-        status=job.status(now),
-        created_at=job.created_wall,
-        completed_at=job.wall_time(outcome.at) if outcome is not None else None,
-        outputs=job.output_urls(job.base_url)
-        if outcome is not None and outcome.succeeded
-        else None,
-        error=outcome.error if outcome is not None else None,
-        error_code=outcome.error_code if outcome is not None else None,
-        price=job.price,
-        request_id=job.request_id,
-        expires_at=job.wall_time(job.expires_at),
-        outputs_expired=job.outputs_expired(now),
-    )
