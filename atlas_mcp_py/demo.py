@@ -143,8 +143,12 @@ def _check_image(raw: Path) -> Path:
         fmt, _ = media_type_for(path.name, head)
     except MediaMismatch as exc:
         raise DemoError(f"--image {raw}: {exc}") from None
-    if fmt.kind != "image":
-        raise DemoError(f"--image {raw} is a {fmt.name}; give a PNG, JPEG, WebP, GIF or BMP")
+    if fmt.name not in ("PNG image", "JPEG image"):
+        # the demo animates it with the image-to-video default, which takes these two
+        raise DemoError(
+            f"--image {raw} is a {fmt.name}; give a PNG or JPEG image (what the demo's "
+            f"model, {DEFAULT_MODEL}, takes)"
+        )
     if path.name.startswith("."):
         raise DemoError(f"--image {raw}: hidden files are never uploaded; rename it")
     return path

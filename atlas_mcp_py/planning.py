@@ -102,7 +102,7 @@ class Plan:
     defaults: dict[str, Any]
     """Defaults of parameters the body leaves out (they make requests compare equal)."""
     estimated_cost_usd: float | None
-    validated: bool
+    checked: bool
     """Were the arguments checked against the model's schema?"""
     notes: list[str] = field(default_factory=list)
     media: dict[str, MediaParam] = field(

@@ -156,6 +156,9 @@ def test_a_live_demo_says_it_costs_money_then_runs_against_the_configured_api(
     assert out.index("costs money") < out.index("Estimated cost: about $0.10") < out.index("Saved")
     assert is_mp4(target)
     assert sim.state.count("generate") == 1
+    (job,) = sim.state.predictions.values()  # the image-to-video default, nothing it lacks
+    assert job.model == "minimax/hailuo-02/fast"
+    assert set(job.params) == {"prompt", "image", "duration"}
     with Ledger.open(Ledger.default_path(state)) as ledger:
         assert ledger.count() == 1
 

@@ -56,7 +56,8 @@ def test_a_live_demo_needs_yes_when_it_cannot_ask_on_a_terminal(
         ("missing.png", None, "no such file"),
         ("notes.png", b"just some text, not a picture", "starts like plain text"),
         ("photo.jpg", PNG_HEAD, ".png"),
-        ("clip.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 20, "give a PNG, JPEG"),
+        ("clip.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 20, "give a PNG or JPEG"),
+        ("frame.webp", b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 20, "give a PNG or JPEG"),
         (".hidden.png", PNG_HEAD, "hidden"),
     ],
 )

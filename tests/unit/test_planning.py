@@ -211,7 +211,7 @@ async def test_a_frame_without_a_model_goes_to_the_image_model_as_its_image_only
     assert planned.model.id == HAILUO
     assert planned.body == {"prompt": "a paper boat", "image": "https://cdn.test/boat.png"}
     assert "resolution" not in planned.request and "end_image" not in planned.request
-    assert planned.validated
+    assert planned.checked
 
 
 async def test_an_image_model_named_without_a_frame_is_refused_naming_text_models() -> None:
@@ -315,7 +315,7 @@ async def test_an_unreadable_schema_says_the_arguments_were_not_checked() -> Non
         planned = await plan(
             BROKEN, image="shot.png", end_image="https://a/b.png", params={"audio": "a.mp3"}
         )
-    assert not planned.validated
+    assert not planned.checked
     assert planned.body["image"] == "shot.png"
     assert planned.local == {"image": "shot.png", "audio": "a.mp3"}
     text = " ".join(planned.notes)
