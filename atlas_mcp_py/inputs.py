@@ -116,6 +116,8 @@ class MediaParam:
     formats: tuple[str, ...] = ()
     """Lower-case extensions it takes (`jpg` stands for jpeg too); empty: not stated."""
     required: bool = False
+    max_mb: float | None = None
+    """The largest file it takes (`x-max-size-mb`), when stated."""
 
     def takes(self, fmt: str) -> bool:
         return not self.formats or _norm(fmt) in self.formats
@@ -257,7 +259,13 @@ def media_param(name: str, prop: Any, *, required: bool = False) -> MediaParam |
         return None
     if not formats:
         formats = _described_formats(kind, description)
-    return MediaParam(name, kind, many, formats, required)
+    limits = [p.get("x-max-size-mb") for p in (prop, items) if isinstance(p, Mapping)]
+    max_mb = next((float(v) for v in limits if _positive_number(v)), None)
+    return MediaParam(name, kind, many, formats, required, max_mb)
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def model_inputs(schema: Mapping[str, Any]) -> ModelInputs:
@@ -308,13 +316,20 @@ def url_format(url: str) -> str | None:
     return fmt if _kind_of_format(fmt) is not None else None
 
 
-def format_problem(param: MediaParam, kind: str | None, fmt: str | None) -> str | None:
-    """Why a file of this kind/format does not suit `param` (None when it does or
+def format_problem(
+    param: MediaParam, kind: str | None, fmt: str | None, size: int | None = None
+) -> str | None:
+    """Why a file of this kind/format/size does not suit `param` (None when it does or
     cannot be told)."""
     if kind is not None and kind != param.kind:
         return f"`{param.name}` takes {_a(param.kind)}, not {_a(kind)}"
     if fmt is not None and not param.takes(fmt):
         return f"`{param.name}` takes {param.formats_text()} only, not {_norm(fmt).upper()}"
+    if size is not None and param.max_mb is not None and size > param.max_mb * 1024 * 1024:
+        return (
+            f"`{param.name}` takes files up to {param.max_mb:g} MB, not "
+            f"{size / (1024 * 1024):.1f} MB"
+        )
     return None
 
 

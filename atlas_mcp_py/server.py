@@ -610,10 +610,11 @@ def within_limits(
 
 def _check_files(plan: Plan, sources: Mapping[str, UploadSource]) -> None:
     """Refuse (before any upload) a local file its parameter does not take: a WebP
-    frame for a model that takes JPG and PNG, an image where a video goes."""
+    frame for a model that takes JPG and PNG, an image where a video goes, a file over
+    the parameter's `x-max-size-mb`."""
     for slot, source in sources.items():
         fmt = source.path.suffix.lstrip(".") or None
-        problem = format_problem(plan.param_of(slot), source.media.kind, fmt)
+        problem = format_problem(plan.param_of(slot), source.media.kind, fmt, source.size)
         if problem is not None:
             for opened in sources.values():
                 opened.close()

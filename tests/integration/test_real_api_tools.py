@@ -133,6 +133,19 @@ async def test_what_the_model_would_refuse_is_refused_with_zero_posts(
     assert posts(sim) == 0
 
 
+async def test_a_frame_over_the_parameter_s_size_limit_is_refused_before_any_upload(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    big = workspace / "big.png"
+    with big.open("wb") as file:  # 21 MB, sparse: Hailuo takes up to 20 MB
+        file.write(PNG)
+        file.truncate(21 * 1024 * 1024)
+    args = {"prompt": "p", "image": "big.png"}
+    result = await call(sim, workspace, "legacy", "atlas_generate_video", args)
+    assert "`image` takes files up to 20 MB, not 21.0 MB" in text_of(result)
+    assert posts(sim) == 0
+
+
 async def test_an_image_model_without_a_frame_names_text_models_with_prices_cheapest_first(
     sim: SimulatorServer, workspace: Path
 ) -> None:

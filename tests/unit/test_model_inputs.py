@@ -287,3 +287,12 @@ def test_local_files_are_found_in_every_slot_and_replaced_in_copies() -> None:
     filled = fill_slots(body, {"images[1]": "https://up/b.jpg", "video": "https://up/v.mp4"})
     assert filled["images"] == ["https://x/y.png", "https://up/b.jpg"]
     assert body["images"] == ["https://x/y.png", "b.jpg"]  # unchanged
+
+
+def test_a_stated_size_limit_is_kept_and_judged() -> None:
+    param = media_param("image", {"type": "string", "x-max-size-mb": 20})
+    assert param is not None and param.max_mb == 20
+    assert format_problem(param, "image", "png", 20 * 1024 * 1024) is None
+    assert format_problem(param, "image", "png", 21 * 1024 * 1024) == (
+        "`image` takes files up to 20 MB, not 21.0 MB"
+    )
