@@ -260,12 +260,9 @@ def media_param(name: str, prop: Any, *, required: bool = False) -> MediaParam |
     if not formats:
         formats = _described_formats(kind, description)
     limits = [p.get("x-max-size-mb") for p in (prop, items) if isinstance(p, Mapping)]
-    max_mb = next((float(v) for v in limits if _positive_number(v)), None)
+    max_mb = next((float(v) for v in limits if isinstance(v, int | float) and v > 0), None)
     return MediaParam(name, kind, many, formats, required, max_mb)
 
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def model_inputs(schema: Mapping[str, Any]) -> ModelInputs:
