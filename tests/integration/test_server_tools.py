@@ -158,8 +158,20 @@ async def test_cancelling_the_call_stops_polling_at_once(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
     async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
-        with anyio.move_on_after(0.5):
-            await client.call_tool("atlas_generate_video", {"prompt": "forever [sim:never]"})
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+
+                async def generate() -> None:
+                    await client.call_tool(
+                        "atlas_generate_video", {"prompt": "forever [sim:never]"}
+                    )
+
+                tg.start_soon(generate)
+                while True:  # cancel once the wait is under way (the job polled twice)
+                    if any(sim.state.count("prediction", p) >= 2 for p in sim.state.predictions):
+                        break
+                    await anyio.sleep(0.02)
+                tg.cancel_scope.cancel()
         (job_id,) = sim.state.predictions
         assert await assert_polling_stopped(sim, job_id, interval=0.1) >= 2
         status = await client.call_tool("atlas_check_status", {"prediction_id": job_id})
