@@ -264,7 +264,6 @@ def media_param(name: str, prop: Any, *, required: bool = False) -> MediaParam |
     return MediaParam(name, kind, many, formats, required, max_mb)
 
 
-
 def model_inputs(schema: Mapping[str, Any]) -> ModelInputs:
     """The media parameters of an input schema and its first and last frame."""
     raw = schema.get("properties")
