@@ -196,6 +196,7 @@ class ModelTakes:
 
     sources: list[str]
     frames: list[str]
+    last_frame: str | None = None
 
 
 async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str, ModelTakes]:
@@ -211,7 +212,7 @@ async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str,
                 return
         if schema is not None:
             inputs = model_inputs(schema.schema)
-            found[model.id] = ModelTakes(inputs.sources, inputs.frames)
+            found[model.id] = ModelTakes(inputs.sources, inputs.frames, inputs.last_frame)
 
     with anyio.move_on_after(DESCRIBE_SECONDS):
         async with anyio.create_task_group() as group:
@@ -259,14 +260,24 @@ def _frames_text(inputs: ModelInputs) -> str:
 
 
 async def _last_frame_models(client: AtlasClient, exclude: str) -> str:
-    known = [
-        model_id
-        for model_id, schema in sorted(client.known_schemas().items())
-        if model_id != exclude and model_inputs(schema.schema).last_frame is not None
-    ]
-    if not known:
+    """A few image-to-video models that take a last frame, with their prices."""
+    try:
+        models = await client.list_models()
+    except AtlasError:
         return ""
-    return f" Models seen here that take one: {', '.join(known[:SUGGESTED])}."
+    candidates = [
+        m for m in models if m.type == "video" and m.id != exclude and "image" in _sources(m)
+    ]
+    takes = await model_takes(client, candidates)
+    found = [m for m in candidates if takes[m.id].last_frame is not None]
+    found.sort(key=lambda m: (m.price is None, _typical_cost(m), m.id))
+    if not found:
+        return ""
+    named = ", ".join(
+        f"{m.id} ({price_text(m)}; last frame `{takes[m.id].last_frame}`)"
+        for m in found[:SUGGESTED]
+    )
+    return f" Models that take one: {named}."
 
 
 async def _map_frames(

@@ -146,6 +146,17 @@ async def test_a_frame_over_the_parameter_s_size_limit_is_refused_before_any_upl
     assert posts(sim) == 0
 
 
+async def test_end_image_on_a_model_without_a_last_frame_names_models_that_take_one(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    args = {"prompt": "p", "image": "photo.png", "end_image": "photo.png"}
+    result = await call(sim, workspace, "legacy", "atlas_generate_video", args)
+    named = text_of(result).split("Models that take one: ")[1]
+    assert f"{KLING} ($0.084/second; last frame `end_image_url`)" in named
+    assert "bytedance/seedance-v1-lite-i2v-1080p ($0.036/second; last frame `last_image`)" in named
+    assert HAILUO not in named and posts(sim) == 0
+
+
 async def test_an_image_model_without_a_frame_names_text_models_with_prices_cheapest_first(
     sim: SimulatorServer, workspace: Path
 ) -> None:
@@ -187,27 +198,30 @@ async def test_an_atlas_error_names_its_request_id_and_the_ledger_keeps_the_gene
     assert row is not None and row.request_id == sim.state.predictions[pid].request_id != ""
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_404_on_generate_says_the_model_is_not_available_to_the_account(
-    sim: SimulatorServer, workspace: Path
+    sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
     sim.state.set_model_available(T2V, False)
-    result = await call(sim, workspace, "legacy", "atlas_generate_video", {"prompt": "a"})
+    result = await call(sim, workspace, mode, "atlas_generate_video", {"prompt": "a"})
     assert "not available to this account" in text_of(result)
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_base_url_ending_in_api_v1_is_reported_as_a_wrong_base_url(
-    sim: SimulatorServer, workspace: Path
+    sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
     result = await call(
-        sim, workspace, "legacy", "atlas_list_models", {}, base_url=f"{sim.base_url}/api/v1"
+        sim, workspace, mode, "atlas_list_models", {}, base_url=f"{sim.base_url}/api/v1"
     )
     assert result.is_error and "ATLASCLOUD_BASE_URL" in text_of(result)
     assert "API key" not in text_of(result)
 
 
-async def test_a_402_says_the_balance(sim: SimulatorServer, workspace: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_402_says_the_balance(sim: SimulatorServer, workspace: Path, mode: str) -> None:
     sim.state.set_balance(0.05)
-    result = await call(sim, workspace, "legacy", "atlas_generate_video", {"prompt": "a"})
+    result = await call(sim, workspace, mode, "atlas_generate_video", {"prompt": "a"})
     assert result.is_error and "(402)" in text_of(result) and "available: $0.05" in text_of(result)
 
 
