@@ -182,6 +182,7 @@ def job_document(record: JobRecord) -> dict[str, Any]:
     data["created_at"] = _iso(record.created_at)
     data["updated_at"] = _iso(record.updated_at)
     data["completed_at"] = _iso(record.completed_at)
+    data["expires_at"] = _iso(record.expires_at)
     data["video_url"] = record.video_url
     return data
 

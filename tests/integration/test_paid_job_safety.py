@@ -185,7 +185,7 @@ async def test_every_job_is_recorded_before_the_wait_and_updated_with_what_was_s
     assert row.model == T2V
     assert row.prompt == "a red fox [sim:never]"
     assert row.estimated_cost_usd == pytest.approx(0.196)
-    assert row.request_id == sim.state.predictions[pid].request_id is not None
+    assert row.request_id and row.request_id == sim.state.predictions[pid].request_id
     assert row.params == {"prompt": "a red fox [sim:never]"}
     assert len(row.params_hash) == 64
     (job,) = structured(listed)["jobs"]
@@ -193,6 +193,8 @@ async def test_every_job_is_recorded_before_the_wait_and_updated_with_what_was_s
     assert job["video_url"] == structured(done)["video_url"]
     document = json.loads(getattr(resource.contents[0], "text", ""))
     assert document["prediction_id"] == pid and document["state"] == "completed"
+    assert document["request_id"] == row.request_id
+    assert document["expires_at"].endswith("Z") and job["expires"] == document["expires_at"]
 
 
 async def test_list_jobs_filters_by_state_and_limits(
