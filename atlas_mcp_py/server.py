@@ -29,6 +29,7 @@ from mcp.types import Tool as MCPTool
 from pydantic import Field, ValidationError
 
 from atlas_mcp_py import __version__
+from atlas_mcp_py.capabilities import model_takes
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
 from atlas_mcp_py.downloads import SavePlan, save_job_result
@@ -54,7 +55,7 @@ from atlas_mcp_py.jobs import JobBook, Ledger
 from atlas_mcp_py.limits import ArgumentLimit, check_path, check_prediction_id, check_prompt
 from atlas_mcp_py.models import ModelInfo, Prediction
 from atlas_mcp_py.pacing import paced_transport
-from atlas_mcp_py.planning import is_local, model_takes
+from atlas_mcp_py.planning import is_local
 from atlas_mcp_py.polling import PollSchedule, wait_for_prediction
 from atlas_mcp_py.protocol import report_progress, shape_for_version
 from atlas_mcp_py.refusals import refused_arguments
