@@ -8,6 +8,7 @@ else from its catalog categories and id (`inputs.catalog_sources`).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,26 +93,35 @@ class ModelTakes:
     last_frame: str | None = None
 
 
+_READ: weakref.WeakKeyDictionary[AtlasClient, dict[str, ModelTakes]] = weakref.WeakKeyDictionary()
+"""What each client's schemas said, by model id (the client keeps a schema once read,
+so this never goes stale): a listing reads and analyses each schema once."""
+
+
 async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str, ModelTakes]:
     """`ModelTakes` of each model, schemas read a few at a time, within a time limit."""
-    found: dict[str, ModelTakes] = {m.id: ModelTakes(_sources(m), []) for m in models}
+    read = _READ.setdefault(client, {})
+    found = {m.id: read.get(m.id) or ModelTakes(_sources(m), []) for m in models}
+    missing = [m for m in models[:DESCRIBED_SCHEMAS] if m.schema_url and m.id not in read]
+    if not missing:
+        return found
     limiter = anyio.CapacityLimiter(8)
 
-    async def read(model: ModelInfo) -> None:
+    async def fetch(model: ModelInfo) -> None:
         async with limiter:
             try:
                 schema = await client.get_input_schema(model.id)
             except AtlasError:
-                return
+                return  # described by the catalog this time; tried again next time
         if schema is not None:
             inputs = model_inputs(schema.schema)
-            found[model.id] = ModelTakes(inputs.sources, inputs.frames, inputs.last_frame)
+            takes = ModelTakes(inputs.sources, inputs.frames, inputs.last_frame)
+            found[model.id] = read[model.id] = takes
 
     with anyio.move_on_after(DESCRIBE_SECONDS):
         async with anyio.create_task_group() as group:
-            for model in models[:DESCRIBED_SCHEMAS]:
-                if model.schema_url:
-                    group.start_soon(read, model)
+            for model in missing:
+                group.start_soon(fetch, model)
     return found
 
 
