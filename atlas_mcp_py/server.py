@@ -368,8 +368,10 @@ def build_server(
 
     async def _finish(app: AppState, result: JobResult, save: SavePlan | None) -> CallToolResult:
         record = None
-        if result.status == "completed" and result.prediction_id:
+        if result.status in ("completed", "failed") and result.prediction_id:
             record = await app.book.get(result.prediction_id)
+        if result.status == "failed" and record is not None and record.request_id:
+            result.notes.append(f"Atlas request id of the submission: {record.request_id}.")
         if save is not None and not (record is not None and expired(record)):
             limit = app.settings.max_download_bytes
             await save_job_result(app.client.http, result, save, max_bytes=limit)

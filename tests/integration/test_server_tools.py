@@ -135,6 +135,8 @@ async def test_a_failed_job_is_an_error_result_quoting_the_reason(
     assert data["status"] == "failed"
     assert data["error"] and "moderation" in data["error"].lower()
     assert data["error"] in text_of(result)
+    (job,) = sim.state.predictions.values()  # what Atlas support asks for
+    assert f"Atlas request id of the submission: {job.request_id}." in text_of(result)
 
 
 @pytest.mark.parametrize("mode", MODES)
