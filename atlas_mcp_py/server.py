@@ -457,7 +457,9 @@ def build_server(
         ] = None,
         end_image: Annotated[str | None, Field(description="last frame, like image")] = None,
         duration: Annotated[int | None, Field(description="seconds, e.g. 6 or 10")] = None,
-        resolution: Annotated[str | None, Field(description="e.g. 720p (if the model has one)")] = None,
+        resolution: Annotated[
+            str | None, Field(description="e.g. 720p (if the model has one)")
+        ] = None,
         params: Annotated[
             dict[str, Any] | None,
             Field(description="other model parameters", json_schema_extra=PARAMS_HINT),

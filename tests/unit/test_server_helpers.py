@@ -13,9 +13,13 @@ from atlas_mcp_py.errors import (
     APIConnectionError,
     AtlasError,
     AuthenticationError,
+    BadRequestError,
     InsufficientBalanceError,
+    ModelUnavailableError,
     OutcomeUnknownError,
+    ServerError,
     UploadSourceError,
+    WrongBaseURLError,
 )
 from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.results import JobResult, elapsed_since, explain, job_result, job_text
@@ -93,6 +97,44 @@ def test_a_running_job_text_says_how_to_resume_it() -> None:
 )
 def test_errors_say_what_to_do_next(error: AtlasError, expected: str) -> None:
     assert expected in explain(error, base_url="https://api.example")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError(401, "bad key", request_id="rq-1"),
+        BadRequestError(400, "bad duration", request_id="rq-1"),
+        ServerError(503, "busy", request_id="rq-1"),
+        OutcomeUnknownError("POST x: no answer", request_id="rq-1"),
+        WrongBaseURLError(401, "unauthorized", request_id="rq-1"),
+        ModelUnavailableError(404, "no such model", request_id="rq-1"),
+    ],
+)
+def test_every_atlas_error_message_carries_the_request_id_once(error: AtlasError) -> None:
+    assert explain(error, base_url="https://api.example").count("rq-1") == 1
+
+
+def test_the_new_atlas_errors_say_what_they_mean() -> None:
+    wrong = explain(WrongBaseURLError(401, "x"), base_url="https://api.atlascloud.ai/api/v1")
+    assert "ATLASCLOUD_BASE_URL (https://api.atlascloud.ai/api/v1)" in wrong
+    assert "without /api/v1" in wrong
+    gone = explain(ModelUnavailableError(404, "x"))
+    assert "not available to this account" in gone and "Nothing was billed" in gone
+    poor = explain(InsufficientBalanceError(402, "x"), balance="$0.05")
+    assert "(available: $0.05)" in poor
+
+
+def test_a_result_text_names_the_model_and_its_estimated_cost() -> None:
+    done = JobResult(
+        prediction_id="p",
+        model="minimax/hailuo-02/t2v-standard",
+        status="completed",
+        video_url="https://v/1.mp4",
+        estimated_cost_usd=0.196,
+    )
+    assert "(prediction p, minimax/hailuo-02/t2v-standard, estimated $0.20)" in job_text(done)
+    running = done.model_copy(update={"status": "processing"})
+    assert "(minimax/hailuo-02/t2v-standard, estimated $0.20) is still running" in job_text(running)
 
 
 def test_elapsed_since_reads_iso_and_unix_timestamps() -> None:
