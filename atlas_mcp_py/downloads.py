@@ -241,6 +241,11 @@ async def _stream_into(
         raise DownloadFailed(f"the download failed ({type(exc).__name__})") from None
     try:
         content_type = response.headers.get("content-type", "unknown type")
+        if response.status_code in (404, 410):  # Atlas serves outputs for 14 days at most
+            raise DownloadFailed(
+                f"the video URL answered HTTP {response.status_code}: Atlas no longer serves "
+                "it (outputs expire, after 14 days by default)"
+            )
         if response.status_code != 200:
             raise DownloadFailed(f"the video URL answered HTTP {response.status_code}")
         declared = response.headers.get("content-length", "")

@@ -258,3 +258,15 @@ async def test_doctor_checks_the_key_with_the_balance_and_spots_a_wrong_base_url
         for c in await run_checks({**env, "ATLASCLOUD_BASE_URL": f"{sim.base_url}/api/v1"})
     }
     assert wrong["Atlas API"].status == "FAIL" and "without /api/v1" in wrong["Atlas API"].fix
+
+
+async def test_saving_an_output_atlas_expired_early_says_it_is_gone(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    done = await call(sim, workspace, "legacy", "atlas_generate_video", {"prompt": "a"})
+    pid = structured(done)["prediction_id"]
+    sim.state.expire_outputs(pid)  # e.g. a shorter X-AtlasCloud-Object-Expiration-Hours
+    args = {"prediction_id": pid, "save_to": "late.mp4"}
+    checked = await call(sim, workspace, "legacy", "atlas_check_status", args)
+    assert "answered HTTP 404: Atlas no longer serves it" in text_of(checked)
+    assert not (workspace / "late.mp4").exists()
