@@ -54,8 +54,9 @@ class ModelSummary(BaseModel):
     type: str
     price: float | None = Field(None, description="USD per price_unit")
     price_unit: str | None = None
-    inputs: list[str] = []
-    frames: list[str] = []
+    inputs: str | None = Field(
+        None, description="makes video from: text, image (frame params), video"
+    )
 
 
 class ModelList(BaseModel):
@@ -109,16 +110,20 @@ class JobResult(BaseModel):
 def summarise_model(
     model: ModelInfo, inputs: list[str] | None = None, frames: list[str] | None = None
 ) -> ModelSummary:
-    """One listed model; `inputs`: what it makes video from (text/image/video/audio),
-    `frames`: its first- and last-frame parameter names."""
+    """One listed model. `inputs` reads "text", "image (image_url, end_image_url)",
+    "image (image), video": what it makes video from, with its first- and last-frame
+    parameters after `image`."""
+    shown = [
+        f"image ({', '.join(frames)})" if kind == "image" and frames else kind
+        for kind in inputs or []
+    ]
     return ModelSummary(
         id=model.id,
         name=model.name,
         type=model.type,
         price=model.price,
         price_unit=model.price_unit,
-        inputs=inputs or [],
-        frames=frames or [],
+        inputs=", ".join(shown) or None,
     )
 
 

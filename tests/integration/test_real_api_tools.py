@@ -176,11 +176,12 @@ async def test_list_models_says_what_each_model_makes_video_from_and_its_frames(
 ) -> None:
     result = await call(sim, workspace, mode, "atlas_list_models", {"limit": 50})
     models = {m["id"]: m for m in structured(result)["models"]}
-    assert models[HAILUO]["inputs"] == ["image"] and models[HAILUO]["frames"] == ["image"]
-    assert models[T2V]["inputs"] == ["text"] and models[T2V]["frames"] == []
-    assert models[KLING]["frames"] == ["image_url", "end_image_url"]
-    assert models["bytedance/seedance-v1-lite-i2v-1080p"]["frames"] == ["image", "last_image"]
-    assert models[MOTION]["inputs"] == ["image", "video"]
+    assert models[HAILUO]["inputs"] == "image (image)"
+    assert models[T2V]["inputs"] == "text"
+    assert models[KLING]["inputs"] == "image (image_url, end_image_url)"
+    assert models["bytedance/seedance-v1-lite-i2v-1080p"]["inputs"] == "image (image, last_image)"
+    assert models[MOTION]["inputs"] == "image (image), video"
+    assert models["kwaivgi/kling-v2.6-std/avatar"]["inputs"] == "image (image), audio"
 
 
 @pytest.mark.parametrize("mode", MODES)
