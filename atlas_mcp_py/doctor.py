@@ -248,11 +248,15 @@ _NET_FIX = (
 def _unreachable(url: str, exc: AtlasError) -> Check:
     if isinstance(exc, APIConnectionError):
         return Check("Atlas API", "FAIL", f"could not reach {url}: {exc}", _NET_FIX)
-    detail = (
-        f"{url} answered {exc.status}: {exc.message}"
-        if isinstance(exc, APIStatusError)
-        else f"{url} answered, but not like the Atlas API ({exc})"
-    )
+    if isinstance(exc, WrongBaseURLError):
+        detail = (
+            f"{url} answered 401 to the model catalog, which needs no key: Atlas's gateway "
+            "says 401 to a path it does not know, so the base URL is wrong"
+        )
+    elif isinstance(exc, APIStatusError):
+        detail = f"{url} answered {exc.status}: {exc.message}"
+    else:
+        detail = f"{url} answered, but not like the Atlas API ({exc})"
     return Check("Atlas API", "FAIL", detail, _BASE_FIX)
 
 

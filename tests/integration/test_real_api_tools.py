@@ -259,6 +259,7 @@ async def test_doctor_checks_the_key_with_the_balance_and_spots_a_wrong_base_url
         for c in await run_checks({**env, "ATLASCLOUD_BASE_URL": f"{sim.base_url}/api/v1"})
     }
     assert wrong["Atlas API"].status == "FAIL" and "without /api/v1" in wrong["Atlas API"].fix
+    assert "the base URL is wrong" in wrong["Atlas API"].detail
 
 
 async def test_saving_an_output_atlas_expired_early_says_it_is_gone(
