@@ -53,6 +53,9 @@ async def test_make_a_video_with_no_model_and_no_image_takes_the_text_to_video_r
     assert job.model == T2V and job.params == {"prompt": "a paper boat"}
     text = text_of(result)
     assert T2V in text and "ATLAS_MCP_TEXT_MODEL" in text and "estimated $0.20" in text
+    # the schema came from the other host, which never saw the key
+    static = [r for r in sim.state.requests if r.host == "static"]
+    assert static and all(r.credential is None for r in static)
 
 
 @pytest.mark.parametrize("mode", MODES)
