@@ -18,6 +18,8 @@ import anyio
 import httpx2
 from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared._stream_protocols import ReadStream, WriteStream
+from mcp.shared.message import SessionMessage
 from mcp.types import (
     CallToolResult,
     InputRequiredResult,
@@ -233,6 +235,16 @@ class AtlasMCPServer(MCPServer[AppState]):
         """End every in-flight wait now with its hand-off result (call on the event loop)."""
         for app in self._live or []:
             app.stopping.set()
+
+    async def serve_streams(
+        self,
+        read_stream: ReadStream[SessionMessage | Exception],
+        write_stream: WriteStream[SessionMessage],
+    ) -> None:
+        """Serve one client over a pair of message streams until `read_stream` ends; the
+        lifespan runs around it (stdio_transport.serve_stdio relays stdin/stdout to these)."""
+        lowlevel = self._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     async def list_tools(self) -> list[MCPTool]:
         return [listed_tool(tool) for tool in await super().list_tools()]
