@@ -12,10 +12,13 @@ headers with the Atlas key. Binding a non-loopback host without a token is refus
 `TransportSecuritySettings`, set explicitly whatever the bind address: a bad Host gets 421,
 a foreign Origin 403.
 
-Shutdown (SIGTERM, SIGINT): `GracefulServer` stops accepting connections, sets the server's
-stop event so every in-flight wait returns its hand-off result (status "processing" and the
-prediction id), waits until those responses have gone out, then lets uvicorn close what is
-left (idle SSE GET streams) and exits normally.
+Shutdown (SIGTERM, SIGINT): `GracefulServer` stops accepting connections and new requests
+on open ones, sets the server's stop event so every in-flight wait returns its hand-off
+result (status "processing" and the prediction id), waits (up to `shutdown_grace`) until
+every request in flight has been answered, a generate POST still on its way to Atlas
+included, then lets uvicorn close what is left (idle SSE GET streams) and exits normally.
+sse-starlette's own shutdown drain, which closes every SSE stream shortly after uvicorn's
+`should_exit` whether or not its answer went out, is switched off: it raced the hand-off.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Final
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from sse_starlette.sse import AppStatus
 
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
@@ -193,6 +197,9 @@ class GracefulServer(uvicorn.Server):
         self._mcp = mcp
         self._gate = gate
         self._grace = grace
+        # sse-starlette ends every SSE stream within 0.5 s of `should_exit`, answered or
+        # not; `shutdown` below closes them once the answers are out
+        AppStatus.enable_automatic_graceful_drain = False  # what disable_...() does, typed
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
@@ -207,6 +214,8 @@ class GracefulServer(uvicorn.Server):
         )
         for listener in getattr(self, "servers", []):
             listener.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle ones close now, busy ones once answered: no new request
         self._mcp.begin_shutdown()
         with anyio.move_on_after(self._grace):
             # polled, not an Event: `force_exit` is set from a signal handler
