@@ -40,6 +40,7 @@ from sse_starlette.sse import AppStatus
 
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
+from atlas_mcp_py.http_limits import SessionGuard, SessionLimits, header_timeout_protocol
 from atlas_mcp_py.http_middleware import HEALTH_PATH, BearerGate, CancelOnDisconnect
 from atlas_mcp_py.server import AtlasMCPServer, build_server
 
@@ -165,6 +166,7 @@ def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> Be
         )
     token = settings.http_token.get_secret_value() if settings.http_token else None
     check_exposure(host, token)
+    limits = SessionLimits.from_settings(settings)
     inner = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=False,  # SSE: JSON mode drops progress and ignores disconnects
@@ -172,8 +174,10 @@ def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> Be
             host, settings.allowed_hosts, settings.allowed_origins
         ),
         host=host,
+        session_idle_timeout=limits.idle_seconds,
+        max_sessions=limits.per_token,  # SessionGuard evicts before the SDK would refuse
     )
-    return BearerGate(CancelOnDisconnect(inner), token)
+    return BearerGate(SessionGuard(CancelOnDisconnect(inner), limits), token)
 
 
 class GracefulServer(uvicorn.Server):
@@ -266,7 +270,7 @@ def create_uvicorn_server(
         log_config=None,  # our stderr handler (with its key-redacting filter) gets everything
         access_log=settings.log_level == "DEBUG",
         lifespan="on",
-        http="h11",
+        http=header_timeout_protocol(settings.http_header_timeout_seconds),  # h11
         ws="none",
         server_header=False,
         timeout_graceful_shutdown=STREAM_CLOSE_SECONDS,
