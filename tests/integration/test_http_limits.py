@@ -180,8 +180,9 @@ async def test_an_idle_session_closes_after_the_idle_time_and_the_default_is_min
 async def test_slow_request_headers_are_cut_off_and_health_and_clients_keep_working(
     sim: SimulatorServer,
 ) -> None:
-    """Slowloris: connections that trickle header bytes forever are dropped within the
-    header timeout, while /healthz and a real client keep being served."""
+    """Slowloris: connections that trickle header bytes forever, fresh ones and ones kept
+    alive after an answer, are dropped within the header timeout, while /healthz and a
+    real client keep being served."""
     sockets = 250
     dropped = 0
     with limited_server(sim, http_header_timeout_seconds=1.0) as running:
@@ -189,10 +190,15 @@ async def test_slow_request_headers_are_cut_off_and_health_and_clients_keep_work
         opened = anyio.Event()
         connected = 0
 
-        async def slow_client() -> None:
+        async def slow_client(kept_alive: bool) -> None:
             nonlocal dropped, connected
             stream = await anyio.connect_tcp("127.0.0.1", port)
             async with stream, anyio.create_task_group() as tg:
+                if kept_alive:  # one whole request and its answer first
+                    await stream.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    answer = b""
+                    while b'"ok"}' not in answer:
+                        answer += await stream.receive()
                 await stream.send(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 connected += 1
                 if connected == sockets:
@@ -214,8 +220,8 @@ async def test_slow_request_headers_are_cut_off_and_health_and_clients_keep_work
 
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
-                for _ in range(sockets):
-                    tg.start_soon(slow_client)
+                for n in range(sockets):
+                    tg.start_soon(slow_client, n % 2 == 1)
                 await opened.wait()
                 assert await healthy(running.base)
                 await a_client_works(running.url, NEIGHBOUR)
