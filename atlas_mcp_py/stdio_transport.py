@@ -65,12 +65,19 @@ class InterruptibleStdin(anyio.AsyncFile[str]):
     anyio's file reads run in a worker thread that can be neither cancelled nor left behind
     (the interpreter waits for it at exit), so a server whose client keeps stdin open could
     never stop. Here a daemon thread reads a duplicate of fd 0 (it holds no lock the
-    interpreter needs at exit) and hands each line over.
+    interpreter needs at exit) and hands each line over. Meanwhile fd 0 itself reads the
+    null device, as under the SDK's own stdio transport: nothing else in the process can
+    take protocol bytes; `restore_fd` puts the wire back.
     """
 
     def __init__(self, fd: int = 0) -> None:
-        raw = os.fdopen(os.dup(fd), "rb")
+        self._fd = fd
+        self._wire = os.dup(fd)
+        raw = os.fdopen(os.dup(self._wire), "rb")
         super().__init__(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, fd)
+        os.close(null)
         self._send, self._lines = anyio.create_memory_object_stream[str](1)
         self._reader: threading.Thread | None = None
         self._reading: CancelScope | None = None
@@ -95,6 +102,11 @@ class InterruptibleStdin(anyio.AsyncFile[str]):
         self._stopped = True
         if self._reading is not None:
             self._reading.cancel()
+
+    def restore_fd(self) -> None:
+        """Point fd 0 at the client's pipe again."""
+        os.dup2(self._wire, self._fd)
+        os.close(self._wire)
 
     def _read(self, token: EventLoopToken) -> None:
         """The reader thread: each line, then the end, to the event loop."""
@@ -191,6 +203,13 @@ async def _on_signals(relay: _Relay, force: CancelScope) -> None:
 async def serve_stdio(mcp: AtlasMCPServer, *, grace: float = STOP_GRACE_SECONDS) -> None:
     """Serve MCP on stdin/stdout until stdin ends or a signal arrives; see the module doc."""
     stdin = InterruptibleStdin()
+    try:
+        await _serve(mcp, stdin, grace)
+    finally:
+        stdin.restore_fd()
+
+
+async def _serve(mcp: AtlasMCPServer, stdin: InterruptibleStdin, grace: float) -> None:
     async with stdio_server(stdin=stdin) as (from_client, to_client):
         relay = _Relay(to_client)
         to_server, server_in = anyio.create_memory_object_stream[SessionMessage | Exception](0)
