@@ -4,6 +4,7 @@ A real uvicorn server on 127.0.0.1; other client addresses are other 127.0.0.0/8
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
@@ -19,10 +20,24 @@ from test_http_transport import raw_headers as auth_headers
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.simulator import SimulatorServer
 
-pytestmark = pytest.mark.anyio
-
 FLOODER = "127.0.0.1"
 NEIGHBOUR = "127.0.0.2"
+
+
+def _loopback_aliases() -> bool:
+    """Linux routes all of 127.0.0.0/8 to lo; macOS only 127.0.0.1 unless aliased."""
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.3", 0))
+    except OSError:
+        return False
+    return True
+
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not _loopback_aliases(), reason="needs 127.0.0.2 and .3 as sources"),
+]
 
 
 @contextmanager
