@@ -219,12 +219,15 @@ class AtlasMCPServer(MCPServer[AppState]):
     """MCPServer whose `tools/list` carries compact schemas and one-line descriptions."""
 
     _live: list[AppState] | None = None
+    _shutting_down: bool = False
     over_http: bool = False
     """Served over HTTP (`build_server(..., over_http=True)`): client roots grant nothing."""
 
     @contextmanager
     def serving(self, app: AppState) -> Iterator[AppState]:
         """Registers the lifespan's state so `begin_shutdown` can reach its waits."""
+        if self._shutting_down:  # stopped while starting: no wait may begin
+            app.stopping.set()
         self._live = [*(self._live or []), app]
         try:
             yield app
@@ -232,7 +235,9 @@ class AtlasMCPServer(MCPServer[AppState]):
             self._live = [a for a in self._live if a is not app]
 
     def begin_shutdown(self) -> None:
-        """End every in-flight wait now with its hand-off result (call on the event loop)."""
+        """End every in-flight wait now with its hand-off result (call on the event loop);
+        a lifespan that starts afterwards starts stopped."""
+        self._shutting_down = True
         for app in self._live or []:
             app.stopping.set()
 
