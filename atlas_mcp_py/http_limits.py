@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anyio
-import h11
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -296,14 +295,15 @@ def header_timeout_protocol(seconds: float) -> type[H11Protocol]:
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            waiting = self.cycle
             super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:  # the request's headers are in
+            if self.cycle is not waiting:  # a request's headers are in: its cycle began
                 self._disarm()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self._arm()  # waiting for the next request on this connection
+            if self.cycle.response_complete and not self.transport.is_closing():
+                self._arm()  # no pipelined request began: wait for the next one's headers
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
