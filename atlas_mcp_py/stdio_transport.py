@@ -187,16 +187,20 @@ class _Relay:
 
 
 async def _on_signals(relay: _Relay, force: CancelScope) -> None:
-    """The first SIGTERM/SIGINT starts the stop; the second forces it."""
+    """The first SIGTERM/SIGINT starts the stop (or, after stdin closed, changes nothing:
+    clients close stdin, then send SIGTERM); the second forces it."""
     if sys.platform == "win32":  # no signal receivers there: Ctrl-C ends the process
         return
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        signalled = False
         async for signum in signals:
-            if relay.stopping.is_set():
-                logger.warning("second %s: stopping now", signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            if signalled:
+                logger.warning("second signal (%s): stopping now", name)
                 force.cancel()
                 return
-            logger.info("%s: stopping", signal.Signals(signum).name)
+            signalled = True
+            logger.info("%s: stopping", name)
             relay.stopping.set()
 
 

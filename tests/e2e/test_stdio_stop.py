@@ -182,3 +182,28 @@ async def test_sigterm_while_a_generate_post_is_on_its_way_records_and_returns_i
         for prediction_id in handed:
             record = ledger.get(prediction_id)
             assert record is not None and record.state == "processing"
+
+
+async def test_stdin_closed_then_sigterm_as_clients_do_still_records_and_returns_the_slow_id(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """MCP clients end a stdio server by closing stdin, then SIGTERM a moment later: the
+    signal must not cut short the stop that stdin closing began."""
+    peer = await start(slow_sim, tmp_path)
+    async with peer.process:
+        with anyio.fail_after(40):
+            await peer.initialize()
+            slow_sim.state.add_fault(Fault(endpoint="generate", kind="slow", delay=2.0))
+            await peer.generate(1, "a kite whose answer is slow")
+            await wait_for_jobs(slow_sim, 1)
+            assert peer.process.stdin is not None
+            await peer.process.stdin.aclose()
+            peer.process.send_signal(signal.SIGTERM)
+            await peer.read_to_end()
+            returncode = await peer.process.wait()
+    assert returncode == 0
+    (job,) = slow_sim.state.jobs()
+    assert hand_off(peer.answers[1])["prediction_id"] == job.id
+    with Ledger.open(Ledger.default_path(tmp_path / "state")) as ledger:
+        record = ledger.get(job.id)
+        assert record is not None and record.state == "processing"
