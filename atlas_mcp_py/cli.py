@@ -251,9 +251,12 @@ def _main(argv: Sequence[str] | None) -> int:
         except ConfigError as exc:
             print(f"atlas-mcp: {exc}", file=sys.stderr)
             return 2
-    from atlas_mcp_py.server import build_server
+    import anyio
 
-    build_server(settings).run()
+    from atlas_mcp_py.server import build_server
+    from atlas_mcp_py.stdio_transport import serve_stdio
+
+    anyio.run(serve_stdio, build_server(settings))
     return 0
 
 

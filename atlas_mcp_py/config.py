@@ -61,6 +61,15 @@ DEFAULT_MAX_IN_FLIGHT = 4
 """Generate requests (frame uploads and the POST) one server sends at once; further calls
 queue locally, unsent. Waiting on submitted jobs is not limited."""
 
+DEFAULT_HTTP_SESSIONS_PER_CLIENT = 16
+"""HTTP: MCP sessions one client address may hold (an IDE window, an agent, restarts)."""
+DEFAULT_HTTP_MAX_SESSIONS = 256
+"""HTTP: MCP sessions per token; the server has one token, so this is its total."""
+DEFAULT_HTTP_SESSION_IDLE_SECONDS = 300.0
+"""HTTP: a session with no request in flight and no open stream closes after this long."""
+DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10.0
+"""HTTP: time a connection has to send a request's line and headers."""
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 _ENV = {
@@ -84,6 +93,10 @@ _ENV = {
     "max_upload_bytes": "ATLAS_MCP_MAX_UPLOAD_BYTES",
     "upload_reuse_seconds": "ATLAS_MCP_UPLOAD_REUSE_SECONDS",
     "max_download_bytes": "ATLAS_MCP_MAX_DOWNLOAD_BYTES",
+    "http_sessions_per_client": "ATLAS_MCP_HTTP_SESSIONS_PER_CLIENT",
+    "http_max_sessions": "ATLAS_MCP_HTTP_MAX_SESSIONS",
+    "http_session_idle_seconds": "ATLAS_MCP_HTTP_SESSION_IDLE",
+    "http_header_timeout_seconds": "ATLAS_MCP_HTTP_HEADER_TIMEOUT",
 }
 
 API_KEY_HELP = (
@@ -124,6 +137,10 @@ class Settings(BaseModel):
     """Extra Host header values the HTTP transport accepts (loopback ones always pass)."""
     allowed_origins: tuple[str, ...] = ()
     """Extra Origin values the HTTP transport accepts (http://localhost etc. always pass)."""
+    http_sessions_per_client: int = Field(DEFAULT_HTTP_SESSIONS_PER_CLIENT, ge=1)
+    http_max_sessions: int = Field(DEFAULT_HTTP_MAX_SESSIONS, ge=1)
+    http_session_idle_seconds: float = Field(DEFAULT_HTTP_SESSION_IDLE_SECONDS, gt=0, le=86400)
+    http_header_timeout_seconds: float = Field(DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS, gt=0, le=300)
     log_level: LogLevel = "INFO"
     model: str = Field(DEFAULT_MODEL, min_length=1)
     """Video model for requests with a frame that name no model."""

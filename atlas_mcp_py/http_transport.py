@@ -12,10 +12,13 @@ headers with the Atlas key. Binding a non-loopback host without a token is refus
 `TransportSecuritySettings`, set explicitly whatever the bind address: a bad Host gets 421,
 a foreign Origin 403.
 
-Shutdown (SIGTERM, SIGINT): `GracefulServer` stops accepting connections, sets the server's
-stop event so every in-flight wait returns its hand-off result (status "processing" and the
-prediction id), waits until those responses have gone out, then lets uvicorn close what is
-left (idle SSE GET streams) and exits normally.
+Shutdown (SIGTERM, SIGINT): `GracefulServer` stops accepting connections and new requests
+on open ones, sets the server's stop event so every in-flight wait returns its hand-off
+result (status "processing" and the prediction id), waits (up to `shutdown_grace`) until
+every request in flight has been answered, a generate POST still on its way to Atlas
+included, then lets uvicorn close what is left (idle SSE GET streams) and exits normally.
+sse-starlette's own shutdown drain, which closes every SSE stream shortly after uvicorn's
+`should_exit` whether or not its answer went out, is switched off: it raced the hand-off.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from typing import Final
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from sse_starlette.sse import AppStatus
 
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
+from atlas_mcp_py.http_limits import SessionGuard, SessionLimits, header_timeout_protocol
 from atlas_mcp_py.http_middleware import HEALTH_PATH, BearerGate, CancelOnDisconnect
 from atlas_mcp_py.server import AtlasMCPServer, build_server
 
@@ -161,6 +166,7 @@ def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> Be
         )
     token = settings.http_token.get_secret_value() if settings.http_token else None
     check_exposure(host, token)
+    limits = SessionLimits.from_settings(settings)
     inner = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=False,  # SSE: JSON mode drops progress and ignores disconnects
@@ -168,8 +174,10 @@ def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> Be
             host, settings.allowed_hosts, settings.allowed_origins
         ),
         host=host,
+        session_idle_timeout=limits.idle_seconds,
+        max_sessions=limits.per_token,  # SessionGuard evicts before the SDK would refuse
     )
-    return BearerGate(CancelOnDisconnect(inner), token)
+    return BearerGate(SessionGuard(CancelOnDisconnect(inner), limits), token)
 
 
 class GracefulServer(uvicorn.Server):
@@ -193,6 +201,9 @@ class GracefulServer(uvicorn.Server):
         self._mcp = mcp
         self._gate = gate
         self._grace = grace
+        # sse-starlette ends every SSE stream within 0.5 s of `should_exit`, answered or
+        # not; `shutdown` below closes them once the answers are out
+        AppStatus.enable_automatic_graceful_drain = False  # what disable_...() does, typed
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
@@ -207,6 +218,8 @@ class GracefulServer(uvicorn.Server):
         )
         for listener in getattr(self, "servers", []):
             listener.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle ones close now, busy ones once answered: no new request
         self._mcp.begin_shutdown()
         with anyio.move_on_after(self._grace):
             # polled, not an Event: `force_exit` is set from a signal handler
@@ -257,7 +270,7 @@ def create_uvicorn_server(
         log_config=None,  # our stderr handler (with its key-redacting filter) gets everything
         access_log=settings.log_level == "DEBUG",
         lifespan="on",
-        http="h11",
+        http=header_timeout_protocol(settings.http_header_timeout_seconds),  # h11
         ws="none",
         server_header=False,
         timeout_graceful_shutdown=STREAM_CLOSE_SECONDS,

@@ -18,6 +18,8 @@ import anyio
 import httpx2
 from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared._stream_protocols import ReadStream, WriteStream
+from mcp.shared.message import SessionMessage
 from mcp.types import (
     CallToolResult,
     InputRequiredResult,
@@ -222,12 +224,15 @@ class AtlasMCPServer(MCPServer[AppState]):
     """MCPServer whose `tools/list` carries compact schemas and one-line descriptions."""
 
     _live: list[AppState] | None = None
+    _shutting_down: bool = False
     over_http: bool = False
     """Served over HTTP (`build_server(..., over_http=True)`): client roots grant nothing."""
 
     @contextmanager
     def serving(self, app: AppState) -> Iterator[AppState]:
         """Registers the lifespan's state so `begin_shutdown` can reach its waits."""
+        if self._shutting_down:  # stopped while starting: no wait may begin
+            app.stopping.set()
         self._live = [*(self._live or []), app]
         try:
             yield app
@@ -235,9 +240,21 @@ class AtlasMCPServer(MCPServer[AppState]):
             self._live = [a for a in self._live if a is not app]
 
     def begin_shutdown(self) -> None:
-        """End every in-flight wait now with its hand-off result (call on the event loop)."""
+        """End every in-flight wait now with its hand-off result (call on the event loop);
+        a lifespan that starts afterwards starts stopped."""
+        self._shutting_down = True
         for app in self._live or []:
             app.stopping.set()
+
+    async def serve_streams(
+        self,
+        read_stream: ReadStream[SessionMessage | Exception],
+        write_stream: WriteStream[SessionMessage],
+    ) -> None:
+        """Serve one client over a pair of message streams until `read_stream` ends; the
+        lifespan runs around it (stdio_transport.serve_stdio relays stdin/stdout to these)."""
+        lowlevel = self._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     async def list_tools(self) -> list[MCPTool]:
         return [listed_tool(tool) for tool in await super().list_tools()]

@@ -21,12 +21,12 @@ from typing import Any
 from bench.common import Measurement, machine
 
 # Module names under bench/, in the order they run.
-BENCHES = ["startup", "calls", "latency", "concurrency", "upload", "ledger_bench"]
+BENCHES = ["startup", "calls", "latency", "concurrency", "upload", "ledger_bench", "sessions"]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit in ("bytes", "tokens", "polls", "calls", "jobs", "rows"):
+    if unit in ("bytes", "tokens", "polls", "calls", "jobs", "rows", "connections"):
         return f"{value:,.0f} {unit}"
     if abs(value) >= 100:
         return f"{value:,.0f} {unit}"
