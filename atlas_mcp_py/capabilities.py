@@ -55,6 +55,9 @@ def estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
         if isinstance(duration, int | float) and math.isfinite(duration):
             return round(model.price * duration, 4)
         return None
+    count = body.get("max_images", body.get("num_images"))  # image models' batch size
+    if unit.startswith("image") and isinstance(count, int) and not isinstance(count, bool):
+        return round(model.price * max(1, count), 4)
     return model.price
 
 

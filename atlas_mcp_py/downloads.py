@@ -1,7 +1,10 @@
-"""Saving a finished video into the workspace: confined, atomic, size-capped, sniffed.
+"""Saving a finished video (or image) into the workspace: confined, atomic, size-capped,
+sniffed.
 
 `plan_save` checks a `save_to` argument before anything is sent (so a job is never paid
-for when its destination is refused); `save_video` then downloads:
+for when its destination is refused); `save_video` then downloads (an image job's output
+with `kind="image"`: PNG, JPEG or WebP bytes; `save_bytes` writes an inline image the same
+way):
 
 - the destination's real directory lies inside a root, with no hidden component; it is
   reached from the root one component at a time with `O_NOFOLLOW` (missing directories
@@ -41,10 +44,18 @@ from atlas_mcp_py.files import (
     open_directory,
     real_path,
 )
+from atlas_mcp_py.images import (
+    InlineDataError,
+    decode_data_url,
+    inline_marker,
+    is_data_url,
+    sniff_image,
+)
 from atlas_mcp_py.media import describe_head, sniff_video
 from atlas_mcp_py.results import JobResult
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "MAX_REDIRECTS",
     "VIDEO_EXTENSIONS",
     "DownloadFailed",
@@ -52,12 +63,18 @@ __all__ = [
     "SavedFile",
     "default_stem",
     "plan_save",
+    "save_bytes",
     "save_job_result",
     "save_video",
 ]
 
 MAX_REDIRECTS = 3
 VIDEO_EXTENSIONS = {".mp4": "video/mp4", ".webm": "video/webm"}
+IMAGE_EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+_RENAMED_SUFFIXES = frozenset(
+    {*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS, ".mov", ".m4v", ".mkv", ".jpeg", ".gif"}
+)
+"""A save_to name with one of these suffixes gets the suffix of what was saved."""
 _SNIFF_BYTES = 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -159,7 +176,7 @@ def _final_name(plan: SavePlan, stem: str, extension: str) -> str:
     suffix = PurePosixPath(plan.name).suffix.lower()
     if suffix == extension:
         return plan.name
-    if suffix in VIDEO_EXTENSIONS or suffix in (".mov", ".m4v", ".mkv"):
+    if suffix in _RENAMED_SUFFIXES:
         return plan.name[: -len(suffix)] + extension
     return plan.name + extension
 
@@ -232,9 +249,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 async def _stream_into(
-    http: httpx2.AsyncClient, url: str, fd: int, max_bytes: int
+    http: httpx2.AsyncClient, url: str, fd: int, max_bytes: int, kind: str = "video"
 ) -> tuple[int, str]:
-    """Download `url` into `fd`; (bytes written, video extension), or `DownloadFailed`."""
+    """Download `url` into `fd`; (bytes written, extension of the `kind`), or
+    `DownloadFailed`."""
     try:
         response = await _open(http, url)
     except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
@@ -247,11 +265,11 @@ async def _stream_into(
                 "it (outputs expire, after 14 days by default)"
             )
         if response.status_code != 200:
-            raise DownloadFailed(f"the video URL answered HTTP {response.status_code}")
+            raise DownloadFailed(f"the {kind} URL answered HTTP {response.status_code}")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise DownloadFailed(
-                f"the video is {declared} bytes, over the download limit of {max_bytes} "
+                f"the {kind} is {declared} bytes, over the download limit of {max_bytes} "
                 "(ATLAS_MCP_MAX_DOWNLOAD_BYTES)"
             )
         head = b""
@@ -261,18 +279,18 @@ async def _stream_into(
             size += len(chunk)
             if size > max_bytes:
                 raise DownloadFailed(
-                    f"the video is over the download limit of {max_bytes} bytes "
+                    f"the {kind} is over the download limit of {max_bytes} bytes "
                     "(ATLAS_MCP_MAX_DOWNLOAD_BYTES)"
                 )
             if extension is None:
                 head += chunk
                 if len(head) < _SNIFF_BYTES:
                     continue
-                extension = _video_extension(head, content_type)
+                extension = _extension(head, content_type, kind)
                 chunk, head = head, b""
             await anyio.to_thread.run_sync(_write_all, fd, chunk)
         if extension is None:
-            extension = _video_extension(head, content_type)
+            extension = _extension(head, content_type, kind)
             await anyio.to_thread.run_sync(_write_all, fd, head)
     except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
         raise DownloadFailed(f"the download broke off ({type(exc).__name__})") from None
@@ -281,11 +299,16 @@ async def _stream_into(
     return size, extension
 
 
-def _video_extension(head: bytes, content_type: str) -> str:
-    extension = sniff_video(head)
+def _extension(head: bytes, content_type: str, kind: str = "video") -> str:
+    if kind == "image":
+        found = sniff_image(head)
+        extension = found.default_extension if found is not None else None
+    else:
+        extension = sniff_video(head)
     if extension is None:
+        what = "an image" if kind == "image" else "a video"
         raise DownloadFailed(
-            f"what came back is not a video ({describe_head(head)}; served as {content_type})"
+            f"what came back is not {what} ({describe_head(head)}; served as {content_type})"
         )
     return extension
 
@@ -327,9 +350,16 @@ def _place(dir_fd: int, temp: str, final: str, overwrite: bool) -> None:
 
 
 async def save_video(
-    http: httpx2.AsyncClient, plan: SavePlan, url: str, *, stem: str, max_bytes: int
+    http: httpx2.AsyncClient,
+    plan: SavePlan,
+    url: str,
+    *,
+    stem: str,
+    max_bytes: int,
+    kind: str = "video",
 ) -> SavedFile:
-    """Download the video at `url` as the module docstring says.
+    """Download the video (or, with `kind="image"`, the image) at `url` as the module
+    docstring says.
 
     Raises `DownloadFailed` (network or content) or `FileRefused` (destination); in every
     case, cancellation included, nothing is left on disk.
@@ -342,7 +372,7 @@ async def save_video(
             placed = False
             try:
                 try:
-                    size, extension = await _stream_into(http, url, fd, max_bytes)
+                    size, extension = await _stream_into(http, url, fd, max_bytes, kind)
                     await anyio.to_thread.run_sync(os.fsync, fd)
                 finally:
                     os.close(fd)
@@ -356,37 +386,153 @@ async def save_video(
                         os.unlink(temp, dir_fd=dir_fd)
     except OSError as exc:
         raise FileRefused(f"could not write into {plan.directory} ({exc.strerror})") from None
-    return SavedFile(plan.directory / final, size, VIDEO_EXTENSIONS[extension])
+    types = IMAGE_EXTENSIONS if kind == "image" else VIDEO_EXTENSIONS
+    return SavedFile(plan.directory / final, size, types[extension])
+
+
+def _same_file(dir_fd: int, name: str, content: bytes) -> bool:
+    """Is `name` (in `dir_fd`, not followed if a link) a regular file holding `content`?"""
+    try:
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(content):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as existing:
+            return existing.read() == content
+    finally:
+        os.close(fd)
+
+
+def _write_new(dir_fd: int, content: bytes, final: str, overwrite: bool) -> None:
+    temp = f".atlas-{secrets.token_hex(8)}.part"
+    fd = os.open(temp, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
+    placed = False
+    try:
+        try:
+            _write_all(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _place(dir_fd, temp, final, overwrite)
+        placed = True
+        os.fsync(dir_fd)
+    finally:
+        if not placed:
+            with suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=dir_fd)
+
+
+async def save_bytes(
+    plan: SavePlan, content: bytes, *, stem: str, extension: str, content_type: str
+) -> SavedFile:
+    """Write `content` (an inline output, decoded) where `plan` says, like `save_video`:
+    confined, atomic, nothing left behind on failure. A file already there holding the
+    very same bytes is kept and reported (checking a job twice saves it once)."""
+
+    def write() -> str:
+        with _directory(plan) as dir_fd:
+            final = _final_name(plan, stem, extension)
+            if not plan.overwrite and _same_file(dir_fd, final, content):
+                return final
+            _write_new(dir_fd, content, final, plan.overwrite)
+            return final
+
+    try:
+        final = await anyio.to_thread.run_sync(write)
+    except OSError as exc:
+        raise FileRefused(f"could not write into {plan.directory} ({exc.strerror})") from None
+    return SavedFile(plan.directory / final, len(content), content_type)
 
 
 async def save_job_result(
     http: httpx2.AsyncClient, result: JobResult, plan: SavePlan, *, max_bytes: int
 ) -> SavedFile | None:
-    """Save a job's video per `plan`, recording the outcome on `result`.
+    """Save a job's video (or image) per `plan`, recording the outcome on `result`.
 
     Success sets `local_path` and `size_bytes`. A failed save never loses the job: the
-    result keeps its `video_url` and a note says what failed and how to retry.
+    result keeps its URL and a note says what failed and how to retry. Inline (`data:`)
+    image outputs are decoded and written, every one (the second as `<name>-2`, ...),
+    and replaced in `result` by the saved paths, or by a short marker when they could
+    not be saved: the data itself never stays in the result.
     """
     retry = (
         f'call atlas_check_status with prediction_id "{result.prediction_id}" and save_to '
         "to try again"
     )
+    what = result.kind
     if result.status != "completed":
         if result.status == "processing":
-            result.notes.append(f"Nothing saved yet: the video is not ready; {retry}.")
+            result.notes.append(f"Nothing saved yet: the {what} is not ready; {retry}.")
         return None
-    if not result.video_url:
-        result.notes.append("Nothing saved: the job finished without a video URL.")
+    if any(is_data_url(output) for output in result.outputs):
+        return await _save_inline(result, plan, max_bytes=max_bytes, retry=retry)
+    url = result.image_url if what == "image" else result.video_url
+    if not url:
+        result.notes.append(f"Nothing saved: the job finished without a {what} URL.")
         return None
     stem = default_stem(result.model, result.prediction_id or "job")
     try:
-        saved = await save_video(http, plan, result.video_url, stem=stem, max_bytes=max_bytes)
+        saved = await save_video(http, plan, url, stem=stem, max_bytes=max_bytes, kind=what)
     except (DownloadFailed, FileRefused) as exc:
         result.notes.append(
-            f"Saving to {plan.raw!r} failed: {exc}. Nothing was written; the video is still "
-            f"at video_url; {retry}."
+            f"Saving to {plan.raw!r} failed: {exc}. Nothing was written; the {what} is still "
+            f"at {what}_url; {retry}."
         )
         return None
     result.local_path = str(saved.path)
     result.size_bytes = saved.size
     return saved
+
+
+async def _save_inline(
+    result: JobResult, plan: SavePlan, *, max_bytes: int, retry: str
+) -> SavedFile | None:
+    stem = default_stem(result.model, result.prediction_id or "job")
+    first: SavedFile | None = None
+    outputs: list[str] = []
+    count = 0
+    for output in result.outputs:
+        if not is_data_url(output):
+            outputs.append(output)
+            continue
+        count += 1
+        try:
+            image = decode_data_url(output, max_bytes=max_bytes)
+            saved = await save_bytes(
+                plan if count == 1 else _numbered(plan, count),
+                image.content,
+                stem=stem if count == 1 else f"{stem}-{count}",
+                extension=image.extension,
+                content_type=image.content_type,
+            )
+        except (InlineDataError, FileRefused) as exc:
+            outputs.append(inline_marker(output))
+            result.notes.append(
+                f"The image came back inline (as data, not a URL) and saving it to "
+                f"{plan.raw!r} failed: {exc}. Nothing was written; {retry}."
+            )
+            continue
+        outputs.append(str(saved.path))
+        first = first or saved
+    result.outputs = outputs
+    if result.image_url is not None and is_data_url(result.image_url):
+        result.image_url = None
+    if result.video_url is not None and is_data_url(result.video_url):
+        result.video_url = None
+    if first is not None:
+        result.local_path = str(first.path)
+        result.size_bytes = first.size
+    return first
+
+
+def _numbered(plan: SavePlan, n: int) -> SavePlan:
+    """The plan for the n-th inline output: `name-n.ext` beside the first."""
+    if plan.name is None:
+        return plan
+    path = PurePosixPath(plan.name)
+    suffix = path.suffix if path.suffix.lower() in _RENAMED_SUFFIXES else ""
+    name = plan.name[: len(plan.name) - len(suffix)] + f"-{n}{suffix}"
+    return SavePlan(plan.raw, plan.root, plan.parts, name, plan.overwrite)

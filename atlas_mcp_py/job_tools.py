@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.errors import AtlasError
 from atlas_mcp_py.files import UploadSource
+from atlas_mcp_py.images import is_inline_marker, kind_of_outputs
 from atlas_mcp_py.job_records import STALE_SUBMITTING_SECONDS
 from atlas_mcp_py.jobs import JobBook, JobRecord, JobState
 from atlas_mcp_py.models import Prediction
@@ -54,6 +55,7 @@ __all__ = [
     "JobList",
     "JobSummary",
     "ask_cost",
+    "ask_image_cost",
     "balance_text",
     "check_cost",
     "checked_elapsed",
@@ -96,6 +98,8 @@ class JobSummary(BaseModel):
     prompt: str
     cost_usd: float | None = None
     video_url: str | None = None
+    image_url: str | None = None
+    """An image job's URL (its `video_url` stays empty)."""
     local_path: str | None = None
     expires: str | None = None
     """When Atlas stops serving the video (`expired: ...` once it has)."""
@@ -139,11 +143,22 @@ def summarise_job(record: JobRecord) -> JobSummary:
         created=_iso(record.created_at),
         prompt=record.prompt,
         cost_usd=record.estimated_cost_usd,
-        video_url=record.video_url,
+        **output_urls(record),
         local_path=record.local_path,
         expires=_expires_text(record),
         error=error,
     )
+
+
+def output_urls(record: JobRecord) -> dict[str, str | None]:
+    """`video_url`, or `image_url` for an image job, of a completed job (an inline image,
+    which the ledger does not keep, has none: its file is `local_path`)."""
+    url = record.video_url
+    if url is not None and is_inline_marker(url):
+        url = None
+    if kind_of_outputs(record.outputs) == "image":
+        return {"video_url": None, "image_url": url}
+    return {"video_url": url, "image_url": None}
 
 
 def expired(record: JobRecord, now: float | None = None) -> bool:
@@ -183,7 +198,8 @@ def job_document(record: JobRecord) -> dict[str, Any]:
     data["updated_at"] = _iso(record.updated_at)
     data["completed_at"] = _iso(record.completed_at)
     data["expires_at"] = _iso(record.expires_at)
-    data["video_url"] = record.video_url
+    data.update({k: v for k, v in output_urls(record).items() if v is not None})
+    data.setdefault("video_url", None)
     return data
 
 
@@ -258,7 +274,7 @@ def dry_run_result(plan: Plan) -> JobResult:
         estimated_cost_usd=plan.estimated_cost_usd,
         request=plan.request,
         notes=list(plan.notes),
-    )
+    ).as_kind(plan.kind)
 
 
 def queue_reporter(
@@ -312,13 +328,13 @@ async def start_job(
             source.close()
 
 
-def submitted_result(job: Submitted, model: str) -> JobResult:
+def submitted_result(job: Submitted, model: str, kind: str = "video") -> JobResult:
     """The result of a job not waited on (wait=false, or an earlier job already ended)."""
     prediction = job.prediction
     elapsed = 0.0
     if job.duplicate_of is not None:
         elapsed = prediction.predict_time or time.time() - job.duplicate_of.created_at
-    result = job_result(prediction, model=model, elapsed=elapsed, notes=job.notes)
+    result = job_result(prediction, model=model, elapsed=elapsed, notes=job.notes, kind=kind)
     result.estimated_cost_usd = job.estimated_cost_usd
     return result
 
@@ -356,7 +372,7 @@ def checked_elapsed(prediction: Prediction) -> float | None:
 class CostApproval(BaseModel):
     """What the person is asked before an expensive job."""
 
-    approve: bool = Field(description="Generate the video and pay the estimated cost")
+    approve: bool = Field(description="Generate it and pay the estimated cost")
 
 
 class CostCheck(BaseModel):
@@ -390,10 +406,34 @@ async def ask_cost(
     confirm_cost: bool,
 ) -> Elicit[CostApproval] | CostCheck:
     """Resolver: ask the person before a job above ATLAS_MCP_CONFIRM_ABOVE_USD."""
-    submitter = _app(ctx).submitter
-    if dry_run or confirm_cost or submitter.settings.confirm_above_usd is None:
+    if dry_run or confirm_cost:
         return CostCheck()
     args = GenerateArgs(model, prompt, image, end_image, duration, resolution, params)
+    return await _ask_plan_cost(ctx, args)
+
+
+async def ask_image_cost(
+    ctx: Context[Any, Any],
+    model: str | None,
+    prompt: str,
+    image: str | None,
+    params: dict[str, Any] | None,
+    dry_run: bool,
+    confirm_cost: bool,
+) -> Elicit[CostApproval] | CostCheck:
+    """Resolver of `atlas_generate_image`: `ask_cost` for an image job."""
+    if dry_run or confirm_cost:
+        return CostCheck()
+    args = GenerateArgs(model, prompt, image, params=params, kind="image")
+    return await _ask_plan_cost(ctx, args)
+
+
+async def _ask_plan_cost(
+    ctx: Context[Any, Any], args: GenerateArgs
+) -> Elicit[CostApproval] | CostCheck:
+    submitter = _app(ctx).submitter
+    if submitter.settings.confirm_above_usd is None:
+        return CostCheck()
     try:
         plan = await submitter.plan(args)
     except (Refused, AtlasError):
@@ -412,7 +452,8 @@ async def ask_cost(
     balance = await balance_text(submitter.client)
     available = f" Your Atlas balance: {balance}." if balance else ""
     return Elicit(
-        f"Generate a video with {plan.model.id} for {cost}?{available} "
+        f"Generate {'an image' if plan.kind == 'image' else 'a video'} with {plan.model.id} "
+        f"for {cost}?{available} "
         f"Prompt: {plan.body.get('prompt', '')!s:.200}",
         CostApproval,
     )

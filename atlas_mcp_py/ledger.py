@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from atlas_mcp_py.images import stored_outputs
 from atlas_mcp_py.job_records import OUTPUT_RETENTION_HOURS, JobRecord, JobState, prompt_excerpt
 from atlas_mcp_py.models import Prediction, normalise_status
 from atlas_mcp_py.sanitize import clean_json, clean_text
@@ -512,7 +513,8 @@ def _apply_status(db: sqlite3.Connection, key: str, value: object, prediction: P
         )
         return True
     now = time.time()
-    outputs = _dumps(prediction.outputs) if prediction.outputs else None
+    # inline (data:) outputs are megabytes of base64: the ledger keeps their type and size
+    outputs = _dumps(stored_outputs(prediction.outputs)) if prediction.outputs else None
     error = clean_text(prediction.error[:ERROR_CHARS]) if prediction.error else None
     db.execute(
         "UPDATE jobs SET status = ?, state = ?, updated_at = ?, "

@@ -23,7 +23,7 @@ from atlas_mcp_py.capabilities import (
     last_frame_models,
     text_models,
 )
-from atlas_mcp_py.client import AtlasClient
+from atlas_mcp_py.client import AtlasClient, GenerateKind
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import AtlasError
 from atlas_mcp_py.inputs import (
@@ -55,6 +55,7 @@ __all__ = [
     "fingerprint",
     "is_local",
     "make_plan",
+    "wrong_kind",
 ]
 
 
@@ -77,6 +78,8 @@ class GenerateArgs:
     duration: int | None = None
     resolution: str | None = None
     params: Mapping[str, Any] | None = None
+    kind: GenerateKind = "video"
+    """What the tool makes: its generate endpoint, and the catalog type its model must have."""
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Plan:
     """The model's media parameters: local paths in them are uploaded before sending."""
     aliases: dict[str, str] = field(default_factory=dict)
     """The model's frame parameter -> the argument that filled it (`image_url` -> `image`)."""
+    kind: GenerateKind = "video"
+    """What the request makes: its generate endpoint (video or image)."""
 
     @property
     def request(self) -> dict[str, Any]:
@@ -137,6 +142,8 @@ def _route(args: GenerateArgs, settings: Settings) -> tuple[str, str | None]:
     """The model id, and a note when the caller named none."""
     if args.model:
         return args.model, None
+    if args.kind == "image":
+        return settings.image_model, None  # one default, no routing: no note needed
     params = args.params or {}
     framed = bool(args.image or args.end_image) or any(
         n in params for n in (*FIRST_FRAME_NAMES, *LAST_FRAME_NAMES)
@@ -234,16 +241,18 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
     if info is None:
         if chosen is not None:
             var = "ATLAS_MCP_MODEL" if model_id == settings.model else "ATLAS_MCP_TEXT_MODEL"
+            if args.kind == "image":
+                var = "ATLAS_MCP_IMAGE_MODEL"
             raise Refused(
                 f"The default model {model_id} ({var}) is not in Atlas's catalog. Pass "
                 f"`model` (atlas_list_models lists them) or set {var}. Nothing was sent."
             )
         raise Refused(
-            f"Unknown model {model_id!r}. Call atlas_list_models to see the video "
+            f"Unknown model {model_id!r}. Call atlas_list_models to see the {args.kind} "
             "models. Nothing was sent."
         )
-    if info.type != "video":
-        raise Refused(f"{info.id} is a {info.type} model, not a video model. Nothing was sent.")
+    if info.type != args.kind:
+        raise Refused(wrong_kind(info, args.kind))
     notes: list[str] = [chosen] if chosen else []
     schema = None
     try:
@@ -271,6 +280,13 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
         and inputs.needs_frame
         and body.get(inputs.first_frame or "") in (None, "", [])
     ):
+        if args.kind == "image":
+            raise Refused(
+                f"{info.id} edits an image: its input image (`{inputs.first_frame}`) is "
+                "required and this call gives none. Pass `image` (an https URL or a local "
+                f"file), or use a text-to-image model such as {settings.image_model}. "
+                "Nothing was sent."
+            )
         raise Refused(
             f"{info.id} makes video from an image: its first frame (`{inputs.first_frame}`) "
             "is required and this call gives none. Pass `image` (an https URL or a local "
@@ -295,7 +311,27 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
             notes.append(f"Filled the required {names} with the model's default.")
     _check_formats(info, inputs.media, body)
     cost = estimate_cost(info, {**defaults, **body})
-    return Plan(info, body, defaults, cost, schema is not None, notes, dict(inputs.media), aliases)
+    return Plan(
+        info,
+        body,
+        defaults,
+        cost,
+        schema is not None,
+        notes,
+        dict(inputs.media),
+        aliases,
+        args.kind,
+    )
+
+
+def wrong_kind(info: ModelInfo, kind: str) -> str:
+    """The refusal of a model of another type, naming the tool that takes it."""
+    tool = {"video": "atlas_generate_video", "image": "atlas_generate_image"}.get(info.type)
+    use = f" (use {tool}, or" if tool else " ("
+    return (
+        f"{info.id} is a {info.type} model, not a {kind} model{use} atlas_list_models "
+        f'with type "{kind}" to pick one). Nothing was sent.'
+    )
 
 
 def cost_summary(settings: Settings, plan: Plan) -> str | None:

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -93,6 +93,8 @@ class JobResult(BaseModel):
     model: str
     status: Literal["processing", "completed", "failed", "dry_run"]
     video_url: str | None = None
+    image_url: str | None = None
+    """Image jobs (instead of video_url): the first output URL."""
     outputs: list[str] = []
     error: str | None = None
     elapsed_seconds: float | None = None
@@ -101,6 +103,19 @@ class JobResult(BaseModel):
     estimated_cost_usd: float | None = None
     request: dict[str, Any] | None = Field(None, description="dry_run: the exact body")
     notes: list[str] = []
+    _kind: str = PrivateAttr("video")
+
+    @property
+    def kind(self) -> str:
+        """What the job makes ("video" or "image"); not part of the wire shape."""
+        return self._kind
+
+    def as_kind(self, kind: str) -> JobResult:
+        """This result for a job of `kind` (an image job's URL is `image_url`)."""
+        self._kind = kind
+        if kind == "image" and self.video_url is not None and self.image_url is None:
+            self.image_url, self.video_url = self.video_url, None
+        return self
 
     def dump(self) -> dict[str, Any]:
         """The structured result: JSON types, null fields left out."""
@@ -142,7 +157,12 @@ def elapsed_since(created_at: str | None, now: datetime | None = None) -> float 
 
 
 def job_result(
-    prediction: Prediction, *, model: str, elapsed: float | None, notes: list[str] | None = None
+    prediction: Prediction,
+    *,
+    model: str,
+    elapsed: float | None,
+    notes: list[str] | None = None,
+    kind: str = "video",
 ) -> JobResult:
     state = prediction.state
     error = None
@@ -160,7 +180,7 @@ def job_result(
         error=error,
         elapsed_seconds=None if elapsed is None else round(elapsed, 1),
         notes=list(notes or []),
-    )
+    ).as_kind(kind)
 
 
 def job_text(result: JobResult) -> str:
@@ -171,10 +191,11 @@ def job_text(result: JobResult) -> str:
     priced = f", estimated ${cost:.2f}" if cost is not None else ""
     if result.status == "completed":
         where = f" Saved to {result.local_path}." if result.local_path else ""
-        text = (
-            f"Video ready{took}: {result.video_url} (prediction {pid}, {result.model}"
-            f"{priced}).{where}"
+        what, url = (
+            ("Image", result.image_url) if result.kind == "image" else ("Video", result.video_url)
         )
+        at = f": {url}" if url else ""
+        text = f"{what} ready{took}{at} (prediction {pid}, {result.model}{priced}).{where}"
     elif result.status == "failed":
         text = (
             f'Atlas job {pid} ({result.model}) failed{took}: "{result.error}". Nothing to '

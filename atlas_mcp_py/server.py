@@ -12,7 +12,9 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -34,14 +36,23 @@ from atlas_mcp_py import __version__
 from atlas_mcp_py.capabilities import model_takes
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
-from atlas_mcp_py.downloads import SavePlan, save_job_result
+from atlas_mcp_py.downloads import IMAGE_EXTENSIONS, SavePlan, plan_save, save_job_result
 from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
 from atlas_mcp_py.errors import AtlasError, InsufficientBalanceError, NotFoundError
-from atlas_mcp_py.files import AllowedRoots, UploadCache, UploadSource, too_broad, upload_file
+from atlas_mcp_py.files import (
+    AllowedRoots,
+    FileRefused,
+    UploadCache,
+    UploadSource,
+    too_broad,
+    upload_file,
+)
+from atlas_mcp_py.images import has_inline, kind_of_outputs, stored_outputs
 from atlas_mcp_py.inputs import format_problem, slots
 from atlas_mcp_py.job_tools import (
     CostApproval,
     ask_cost,
+    ask_image_cost,
     balance_text,
     check_cost,
     checked_elapsed,
@@ -79,6 +90,7 @@ from atlas_mcp_py.workspace import (
     local_frames,
     open_sources,
     plan_destination,
+    request_roots,
     upload_progress,
 )
 
@@ -88,9 +100,9 @@ logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "Make videos with Atlas Cloud. Local image -> atlas_upload_media (or pass the path as "
-    "`image`); atlas_generate_video waits with progress and returns the video URL; a job "
-    "still running when the wait ends comes back with its prediction_id: finish it with "
-    "atlas_check_status."
+    "`image`); no image yet -> atlas_generate_image makes one; atlas_generate_video waits "
+    "with progress and returns the video URL; a job still running when the wait ends comes "
+    "back with its prediction_id: finish it with atlas_check_status."
 )
 
 
@@ -131,6 +143,20 @@ PARAMS_HINT: dict[str, Any] = {
 }
 """The commonest model parameters beyond the named arguments (any other is accepted):
 an object argument with no `properties` is refused by Gemini's function calling."""
+
+IMAGE_PARAMS_HINT: dict[str, Any] = {"properties": {"aspect_ratio": {"type": "string"}}}
+"""`PARAMS_HINT` for image models: the one parameter most of them share."""
+
+# Arguments both generate tools take, defined once.
+Params = Annotated[
+    dict[str, Any] | None,
+    Field(description="other model parameters", json_schema_extra=PARAMS_HINT),
+]
+MaxWait = Annotated[float | None, Field(ge=0, description="cap on this call's wait")]
+DryRun = Annotated[bool, Field(description="show the request and cost; send nothing")]
+Overwrite = Annotated[bool, Field(description="save_to may replace a file")]
+AllowDuplicate = Annotated[bool, Field(description="pay again for a recent twin")]
+ConfirmCost = Annotated[bool, Field(description="person approved the cost")]
 
 
 NO_HTTP_ROOTS = (
@@ -210,6 +236,8 @@ def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
                 mime_type="video/mp4",
             )
         )
+    if result.image_url:
+        content.append(image_link(result.image_url, result.prediction_id))
     saved = file_link(result)
     if saved is not None:
         content.append(saved)
@@ -218,6 +246,14 @@ def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
         structured_content=result.dump(),
         is_error=is_error or result.status == "failed",
     )
+
+
+def image_link(url: str, prediction_id: str | None) -> ResourceLink:
+    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    mime = IMAGE_EXTENSIONS.get(".jpg" if suffix == ".jpeg" else suffix, "image/png")
+    extension = next(e for e, m in IMAGE_EXTENSIONS.items() if m == mime)
+    name = f"{prediction_id or 'image'}{extension}"
+    return ResourceLink(type="resource_link", uri=url, name=name, mime_type=mime)
 
 
 class AtlasMCPServer(MCPServer[AppState]):
@@ -257,7 +293,7 @@ class AtlasMCPServer(MCPServer[AppState]):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     async def list_tools(self) -> list[MCPTool]:
-        return [listed_tool(tool) for tool in await super().list_tools()]
+        return [_returned_fields(listed_tool(tool)) for tool in await super().list_tools()]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -274,6 +310,24 @@ class AtlasMCPServer(MCPServer[AppState]):
             schema = tools[name].input_schema if name in tools else {}
             errors = exc.__cause__.errors(include_url=False, include_input=False)
             raise ToolError(refused_arguments(name, errors, schema)) from exc.__cause__
+
+
+_NOT_RETURNED = {
+    "atlas_generate_video": ("image_url",),
+    "atlas_generate_image": ("video_url",),
+    "atlas_check_status": ("request",),
+}
+"""Result fields a tool never returns (a generate tool the other kind's URL, the status
+check a dry run's request): its listed output schema leaves them out."""
+
+
+def _returned_fields(tool: MCPTool) -> MCPTool:
+    schema = tool.output_schema
+    never = _NOT_RETURNED.get(tool.name)
+    if never is None or not isinstance(schema, dict) or "properties" not in schema:
+        return tool
+    properties = {k: v for k, v in schema["properties"].items() if k not in never}
+    return tool.model_copy(update={"output_schema": {**schema, "properties": properties}})
 
 
 def build_server(
@@ -383,21 +437,55 @@ def build_server(
         finally:
             source.close()
 
-    async def _finish(app: AppState, result: JobResult, save: SavePlan | None) -> CallToolResult:
+    async def _finish(
+        app: AppState, result: JobResult, save: SavePlan | None, ctx: Context[AppState]
+    ) -> CallToolResult:
         record = None
         if result.status in ("completed", "failed") and result.prediction_id:
             record = await app.book.get(result.prediction_id)
         if result.status == "failed" and record is not None and record.request_id:
             result.notes.append(f"Atlas request id of the submission: {record.request_id}.")
+        if save is None and has_inline(result.outputs):
+            # an image that came back as data: into a file, never into the context
+            save = await _inline_destination(app, ctx, result)
         if save is not None and not (record is not None and expired(record)):
             limit = app.settings.max_download_bytes
             await save_job_result(app.client.http, result, save, max_bytes=limit)
             if result.local_path and result.prediction_id:
                 await app.book.set_local_path(result.prediction_id, result.local_path)
+        if has_inline(result.outputs):  # nowhere to save it: still never hand the data on
+            result.outputs = stored_outputs(result.outputs)
+            result.image_url = None
         note = expiry_note(record, saved=bool(result.local_path)) if record else None
         if note is not None:
             result.notes.append(note)
         return tool_result(result)
+
+    async def _inline_destination(
+        app: AppState, ctx: Context[AppState], result: JobResult
+    ) -> SavePlan | None:
+        """The first root, for inline outputs when no save_to was given."""
+        roots = await request_roots(ctx, app.settings, app.roots)
+        try:
+            return plan_save(roots, "./")
+        except FileRefused as exc:
+            result.notes.append(
+                f"The image came back inline and could not be saved into the first root "
+                f"({exc}); call atlas_check_status with save_to to save it."
+            )
+            return None
+
+    async def _kind_of(app: AppState, model: str, outputs: list[str]) -> str:
+        """Is a job checked by id an image or a video job: its outputs tell, else the
+        catalog's type of its model."""
+        found = kind_of_outputs(outputs)
+        if found is not None:
+            return found
+        try:
+            info = await app.client.get_model(model)
+        except AtlasError:
+            return "video"
+        return "image" if info is not None and info.type == "image" else "video"
 
     async def _wait(
         app: AppState,
@@ -411,6 +499,7 @@ def build_server(
         save: SavePlan | None = None,
         notes: list[str] | None = None,
         cost: float | None = None,
+        kind: str | None = None,
     ) -> CallToolResult:
         has_progress = _has_progress_token(ctx)
         budget = wait_budget(app.settings, max_wait_seconds, has_progress)
@@ -452,9 +541,10 @@ def build_server(
                 f"The last status check failed ({explain(outcome.poll_error)}); "
                 "the job itself may be fine."
             )
-        result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes)
+        kind = kind or await _kind_of(app, model, last.outputs)
+        result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes, kind=kind)
         result.estimated_cost_usd = cost
-        return await _finish(app, result, save)
+        return await _finish(app, result, save, ctx)
 
     @mcp.tool(
         title="Generate a video with Atlas",
@@ -470,40 +560,99 @@ def build_server(
         prompt: Annotated[str, Field(min_length=1, description="what the video shows")],
         model: Annotated[str | None, Field(description="model id; default picks by image")] = None,
         image: Annotated[
-            str | None, Field(description="first frame: https URL or local path")
+            str | None,
+            Field(description="first frame: https URL or local path"),
         ] = None,
         end_image: Annotated[str | None, Field(description="last frame, like image")] = None,
         duration: Annotated[int | None, Field(description="seconds, e.g. 6 or 10")] = None,
         resolution: Annotated[
             str | None, Field(description="e.g. 720p (if the model has one)")
         ] = None,
-        params: Annotated[
-            dict[str, Any] | None,
-            Field(description="other model parameters", json_schema_extra=PARAMS_HINT),
-        ] = None,
+        params: Params = None,
         wait: Annotated[
             bool, Field(description="wait for the video (false: return the id)")
         ] = True,
-        max_wait_seconds: Annotated[
-            float | None, Field(ge=0, description="cap on this call's wait")
-        ] = None,
-        dry_run: Annotated[
-            bool, Field(description="show the request and cost; send nothing")
-        ] = False,
+        max_wait_seconds: MaxWait = None,
+        dry_run: DryRun = False,
         save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
-        overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,
-        allow_duplicate: Annotated[bool, Field(description="pay again for a recent twin")] = False,
-        confirm_cost: Annotated[bool, Field(description="person approved the cost")] = False,
+        overwrite: Overwrite = False,
+        allow_duplicate: AllowDuplicate = False,
+        confirm_cost: ConfirmCost = False,
         approval: Annotated[ElicitationResult[CostApproval], Resolve(ask_cost)] = None,  # type: ignore[assignment]
     ) -> Annotated[CallToolResult, JobResult]:
         """Generate a video (billed per job; never twice). Waits with progress and returns
         video_url; one still running at the wait limit returns its prediction_id for
         atlas_check_status."""
-        app = state(ctx)
-        frames_and_save = {"image": image, "end_image": end_image, "save_to": save_to}
-        within_limits(prompt=prompt, paths=frames_and_save)
-        save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         args = GenerateArgs(model, prompt, image, end_image, duration, resolution, params)
+        return await _generate(
+            ctx,
+            args,
+            wait,
+            max_wait_seconds,
+            dry_run,
+            save_to,
+            overwrite,
+            allow_duplicate,
+            approval,
+        )
+
+    @mcp.tool(
+        title="Generate an image",
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def atlas_generate_image(
+        ctx: Context[AppState],
+        prompt: Annotated[str, Field(min_length=1, description="what the image shows")],
+        model: Annotated[str | None, Field(description="image model id")] = None,
+        image: Annotated[str | None, Field(description="to edit: URL or local path")] = None,
+        params: Annotated[
+            dict[str, Any] | None,
+            Field(description="other model parameters", json_schema_extra=IMAGE_PARAMS_HINT),
+        ] = None,
+        wait: Annotated[bool, Field(description="false: return the id at once")] = True,
+        max_wait_seconds: MaxWait = None,
+        dry_run: DryRun = False,
+        save_to: Annotated[str | None, Field(description="save image here (in roots)")] = None,
+        allow_duplicate: AllowDuplicate = False,
+        confirm_cost: ConfirmCost = False,
+        approval: Annotated[ElicitationResult[CostApproval], Resolve(ask_image_cost)] = None,  # type: ignore[assignment]
+    ) -> Annotated[CallToolResult, JobResult]:
+        """Generate an image (billed per job; never twice). Its image_url or local_path
+        works as `image` in atlas_generate_video."""
+        args = GenerateArgs(model, prompt, image, params=params, kind="image")
+        return await _generate(
+            ctx,
+            args,
+            wait,
+            max_wait_seconds,
+            dry_run,
+            save_to,
+            False,  # a name that exists is refused; atlas_check_status may overwrite it
+            allow_duplicate,
+            approval,
+        )
+
+    async def _generate(
+        ctx: Context[AppState],
+        args: GenerateArgs,
+        wait: bool,
+        max_wait_seconds: float | None,
+        dry_run: bool,
+        save_to: str | None,
+        overwrite: bool,
+        allow_duplicate: bool,
+        approval: ElicitationResult[CostApproval],
+    ) -> CallToolResult:
+        """One generate call, video or image (`args.kind`): plan, confirm, submit once, wait."""
+        app = state(ctx)
+        frames_and_save = {"image": args.image, "end_image": args.end_image, "save_to": save_to}
+        within_limits(prompt=args.prompt, paths=frames_and_save)
+        save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
         try:
             plan = await app.submitter.plan(args)
         except Refused as exc:
@@ -536,7 +685,9 @@ def build_server(
                     balance = await balance_text(app.client)
                 raise fail(app, exc, sent=sent, balance=balance) from None
             if not wait or job.prediction.state != "processing":
-                return await _finish(app, submitted_result(job, plan.model.id), save)
+                return await _finish(
+                    app, submitted_result(job, plan.model.id, args.kind), save, ctx
+                )
             return await _wait(
                 app,
                 ctx,
@@ -550,6 +701,7 @@ def build_server(
                 save=save,
                 notes=job.notes,
                 cost=job.estimated_cost_usd,
+                kind=args.kind,
             )
 
     async def _upload_url(app: AppState, source: UploadSource) -> str:
@@ -568,10 +720,11 @@ def build_server(
         max_wait_seconds: Annotated[
             float | None, Field(ge=0, description="cap on the wait")
         ] = None,
-        save_to: Annotated[str | None, Field(description="save video here (in roots)")] = None,
-        overwrite: Annotated[bool, Field(description="save_to may replace a file")] = False,
+        save_to: Annotated[str | None, Field(description="save result here (in roots)")] = None,
+        overwrite: Overwrite = False,
     ) -> Annotated[CallToolResult, JobResult]:
-        """Status of a video job; the video_url once completed. wait=true waits like generate."""
+        """Status of a video or image job; its URL once completed. wait=true waits like
+        generate."""
         app = state(ctx)
         within_limits(prediction_id=prediction_id, paths={"save_to": save_to})
         save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
@@ -603,9 +756,11 @@ def build_server(
                 notes=notes,
                 cost=cost,
             )
-        result = job_result(prediction, model=model, elapsed=checked_elapsed(prediction))
+        kind = await _kind_of(app, model, prediction.outputs)
+        elapsed = checked_elapsed(prediction)
+        result = job_result(prediction, model=model, elapsed=elapsed, kind=kind)
         result.notes, result.estimated_cost_usd = notes, cost
-        return await _finish(app, result, save)
+        return await _finish(app, result, save, ctx)
 
     register_job_tools(mcp)
     return mcp

@@ -46,6 +46,7 @@ from atlas_mcp_py.history import (
     find_in_history,
     history_prediction,
 )
+from atlas_mcp_py.images import is_inline_marker
 from atlas_mcp_py.job_records import STALE_SUBMITTING_SECONDS
 from atlas_mcp_py.jobs import JobBook, JobRecord, LedgerError
 from atlas_mcp_py.models import HistoryItem, Prediction
@@ -76,6 +77,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 GENERATE_PATH = "/api/v1/model/generateVideo"
+GENERATE_PATHS = {"video": GENERATE_PATH, "image": "/api/v1/model/generateImage"}
 DASHBOARD = "https://www.atlascloud.ai (console: history / predictions)"
 QUEUE_PROGRESS_LEAD = 0.2
 """A queued call's wait counts from slightly before it joined the queue, so the
@@ -304,11 +306,12 @@ class Submitter:
         ref = claim.row.ref
         sent_at = self._wall()
         try:
-            prediction = await self.client.generate("video", model, body)
+            prediction = await self.client.generate(plan.kind, model, body)
         except OutcomeUnknownError as exc:
             reason = trim(str(exc), 200)
             await self.book.run(notes, lambda ledger: ledger.mark_unknown(ref, reason))
-            return await self._recover(model, body, sent_at, reason, ref, notes)
+            path = GENERATE_PATHS.get(plan.kind, GENERATE_PATH)
+            return await self._recover(model, body, sent_at, reason, ref, notes, path)
         except AtlasError:
             # refused or never sent: nothing to remember
             await self.book.run(notes, lambda ledger: ledger.discard(ref))
@@ -364,6 +367,7 @@ class Submitter:
         reason: str,
         ref: int,
         notes: list[str],
+        path: str = GENERATE_PATH,
     ) -> Prediction:
         logger.warning("generate outcome unknown (%s); searching Atlas's history", reason)
         match, candidates, error = await self._search(model, body, sent_at)
@@ -393,7 +397,7 @@ class Submitter:
         raise OutcomeUnknown(
             f"The outcome of this generate request is unknown: {reason}. It may have "
             "reached Atlas and may be billed, so it was NOT resent. "
-            f"Sent at {_clock_time(sent_at)}: POST {GENERATE_PATH} {sent}. {searched} "
+            f"Sent at {_clock_time(sent_at)}: POST {path} {sent}. {searched} "
             f"{recorded} To check: look for the job in the Atlas dashboard at {DASHBOARD}; "
             "once you have its id, atlas_check_status finishes it. Only if no job "
             "appears within a few minutes, send it again with allow_duplicate: true."
@@ -474,8 +478,8 @@ class Submitter:
             return None
         if row.prediction_id is None:  # submitting elsewhere, or its id was lost
             return await self._resolve_lost(row, plan)
-        if row.state == "completed":
-            return row.as_prediction()
+        if row.state == "completed" and not any(map(is_inline_marker, row.outputs)):
+            return row.as_prediction()  # (inline outputs are not kept: ask Atlas again)
         try:
             prediction = await self.client.get_prediction(row.prediction_id)
         except NotFoundError:

@@ -69,7 +69,8 @@ def compact_schema(schema: Any) -> Any:
 
 def _bare_output(schema: Any) -> Any:
     """An output schema needs no defaults, `required` or descriptions (results carry every
-    field; the text explains them), and single-use `$defs` read shorter inline."""
+    field; the text explains them), nor the type of a string list's items; single-use
+    `$defs` read shorter inline."""
     if not isinstance(schema, dict):
         return schema
     found = schema.get("$defs")
@@ -88,12 +89,22 @@ def _bare_output(schema: Any) -> Any:
             if key in ("default", "required", "description", "$defs"):
                 continue
             if key == "properties" and isinstance(value, dict):
-                out[key] = {name: _enum_typed(bare(sub)) for name, sub in value.items()}
+                out[key] = {
+                    name: _enum_typed(_plain_array(bare(sub))) for name, sub in value.items()
+                }
             else:
                 out[key] = bare(value)
         return out
 
     return bare(schema)
+
+
+def _plain_array(prop: Any) -> Any:
+    """A result list of strings (`outputs`, `notes`) is listed as an array: its items'
+    type goes without saying (~150 bytes over the three job tools)."""
+    if isinstance(prop, dict) and prop.get("items") == {"type": "string"}:
+        return {k: v for k, v in prop.items() if k != "items"}
+    return prop
 
 
 def _enum_typed(prop: Any) -> Any:
@@ -119,8 +130,9 @@ def _not_null(prop: Any) -> Any:
 
 
 def _optional_inputs(schema: Any) -> Any:
-    """Optional arguments need not advertise `null` nor a boolean flag its `false`
-    default; every argument keeps its `type` (some clients drop a tool without one)."""
+    """Optional arguments need not advertise `null`, a boolean flag its `false`
+    default, nor any argument `_SELF_EVIDENT` limits; every argument keeps its
+    `type` (some clients drop a tool without one)."""
     props = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(props, dict):
         return schema
@@ -135,8 +147,18 @@ def _optional_inputs(schema: Any) -> Any:
             and prop.get("default") is False
         ):
             prop = {k: v for k, v in prop.items() if k != "default"}
+        # "not empty" and "not negative" go without saying; the server still checks them
+        prop = {k: v for k, v in prop.items() if not _self_evident(k, v)}
         out[name] = prop
     return {**schema, "properties": out}
+
+
+_SELF_EVIDENT = {"minLength": 1, "exclusiveMinimum": 0, "minimum": 0}
+"""Constraints a listed argument need not state (its name and description imply them)."""
+
+
+def _self_evident(key: str, value: Any) -> bool:
+    return key in _SELF_EVIDENT and type(value) is int and value == _SELF_EVIDENT[key]
 
 
 _SPEC_HINTS = {

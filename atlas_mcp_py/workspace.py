@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from atlas_mcp_py.client import ProgressFn
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.downloads import VIDEO_EXTENSIONS, SavePlan, plan_save
+from atlas_mcp_py.downloads import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SavePlan, plan_save
 from atlas_mcp_py.files import (
     AllowedRoots,
     FileRefused,
@@ -192,15 +192,16 @@ def upload_progress(ctx: Context[Any], filename: str) -> ProgressFn:
 
 
 def file_link(result: JobResult) -> ResourceLink | None:
-    """A resource link to the saved video, when there is one."""
+    """A resource link to the saved video (or image), when there is one."""
     if not result.local_path:
         return None
     path = Path(result.local_path)
+    suffix = path.suffix.lower()
     return ResourceLink(
         type="resource_link",
         uri=path.as_uri(),
         name=os.path.basename(path),
-        mime_type=VIDEO_EXTENSIONS.get(path.suffix.lower(), "video/mp4"),
+        mime_type=IMAGE_EXTENSIONS.get(suffix) or VIDEO_EXTENSIONS.get(suffix, "video/mp4"),
         size=result.size_bytes,
     )
 
