@@ -96,6 +96,36 @@ def test_the_demo_makes_saves_and_reports_a_video_without_touching_the_users_key
     assert not (tmp_path / "home" / ".local" / "state" / "atlas-mcp-py").exists()
 
 
+def test_the_demo_from_text_generates_a_still_then_animates_it_with_progress(
+    tmp_path: Path,
+) -> None:
+    env = newcomer_env(tmp_path)
+    target = tmp_path / "renders" / "mug.mp4"
+    args = ["demo", "--from-text", "a mug on a desk", "--save-to", str(target)]
+    done = run_cli([*args, "--job-seconds", "1"], env, tmp_path)
+
+    assert done.returncode == 0, done.stderr + done.stdout
+    out = done.stdout
+    still = tmp_path / "renders" / "atlas-demo-still.png"
+    assert still.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert is_mp4(target)
+    assert 'first frame from text: "a mug on a desk"' in out
+    assert f"Still saved to {still}" in out
+    # both jobs report progress, the still's before the video's
+    first, second = out.split("Generating: ", 1)
+    assert "Atlas: completed" in first and "Atlas: completed" in second
+    assert f"Saved to:   {target}" in out
+    assert "Uploaded" not in out  # the still goes to the video tool as a local path
+
+
+def test_the_demo_refuses_an_image_and_from_text_together(tmp_path: Path) -> None:
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    done = run_cli(["demo", "--from-text", "--image", str(image)], newcomer_env(tmp_path), tmp_path)
+    assert done.returncode == 2
+    assert "drop --image" in done.stderr
+
+
 def test_the_demo_draws_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     env = newcomer_env(tmp_path, COLUMNS="100", LINES="30", TERM="xterm-256color")
     controller, terminal = pty.openpty()

@@ -30,6 +30,52 @@ T2V = "minimax/hailuo-02/t2v-standard"
 """Where a prompt without a model or a frame goes."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One generate tool: every paid-job safety test that applies to both runs for each."""
+
+    name: str
+    tool: str
+    model: str
+    """The model of a prompt-only call (the tool's default)."""
+    price: float
+    path: str
+    """The generate endpoint."""
+    framed: dict[str, Any]
+    """Arguments that add a local frame (uploaded once) to a prompt."""
+    default: dict[str, Any]
+    """A parameter spelled out at its default value (the same request as without it)."""
+
+
+KINDS = {
+    "video": Kind(
+        "video",
+        "atlas_generate_video",
+        T2V,
+        0.196,
+        "/api/v1/model/generateVideo",
+        {"image": "photo.png"},
+        {"go_fast": True},
+    ),
+    "image": Kind(
+        "image",
+        "atlas_generate_image",
+        "google/nano-banana/text-to-image",
+        0.039,
+        "/api/v1/model/generateImage",
+        {"model": "google/nano-banana/edit", "image": "photo.png"},
+        {"aspect_ratio": "16:9"},
+    ),
+}
+CONFIRM_BELOW_BOTH = 0.03
+"""A cost-confirmation limit both kinds' default models are above."""
+
+
+@pytest.fixture(params=sorted(KINDS))
+def kind(request: pytest.FixtureRequest) -> Kind:
+    return KINDS[request.param]
+
+
 @pytest.fixture
 def sim_job_seconds() -> float:
     return 0.4
@@ -67,30 +113,60 @@ def ledger_rows(state_dir: Path) -> list[Any]:
 
 
 @pytest.mark.parametrize(
-    ("arguments", "named"),
+    ("tool", "arguments", "named"),
     [
-        ({"prompt": "a cat", "duration": 7}, "'duration' must be one of 6, 10, got 7"),
-        ({"prompt": "a cat", "params": {"fps": 30}}, "unknown parameter 'fps'"),
         (
+            "atlas_generate_video",
+            {"prompt": "a cat", "duration": 7},
+            "'duration' must be one of 6, 10, got 7",
+        ),
+        (
+            "atlas_generate_video",
+            {"prompt": "a cat", "params": {"fps": 30}},
+            "unknown parameter 'fps'",
+        ),
+        (
+            "atlas_generate_video",
             {"prompt": "a cat", "model": SEEDANCE, "image": "photo.png", "duration": 0},
             "'duration' must be at least 1, got 0",
         ),
         (
+            "atlas_generate_video",
             {"prompt": "a", "image": "photo.png", "params": {"enable_sync_mode": True}},
             "'enable_sync_mode' is set by Atlas itself",
         ),
-        ({"prompt": "x" * 2001}, "'prompt' must be at most 2000 characters"),
+        (
+            "atlas_generate_video",
+            {"prompt": "x" * 2001},
+            "'prompt' must be at most 2000 characters",
+        ),
+        (
+            "atlas_generate_image",
+            {"prompt": "a cat", "params": {"aspect_ratio": "7:3"}},
+            "'aspect_ratio' must be one of",
+        ),
+        (
+            "atlas_generate_image",
+            {"prompt": "a cat", "params": {"fps": 30}},
+            "unknown parameter 'fps'",
+        ),
+        (
+            "atlas_generate_image",
+            {"prompt": "x" * 2001},
+            "'prompt' must be at most 2000 characters",
+        ),
     ],
 )
 async def test_invalid_arguments_name_the_argument_list_the_accepted_ones_and_send_nothing(
     sim: SimulatorServer,
     workspace: Path,
     state_dir: Path,
+    tool: str,
     arguments: dict[str, Any],
     named: str,
 ) -> None:
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
-        result = await client.call_tool("atlas_generate_video", arguments)
+        result = await client.call_tool(tool, arguments)
     assert result.is_error
     assert named in text_of(result)
     assert "Accepted parameters: " in text_of(result)
@@ -101,31 +177,37 @@ async def test_invalid_arguments_name_the_argument_list_the_accepted_ones_and_se
     assert ledger_rows(state_dir) == []
 
 
+DRY_RUNS: dict[str, tuple[dict[str, Any], dict[str, Any], float]] = {
+    "video": (
+        {"model": SEEDANCE, "image": "photo.png", "duration": "8"},
+        # "8": plainly meant as the integer the schema wants; the path not uploaded
+        {"model": SEEDANCE, "image": "photo.png", "duration": 8},
+        0.036 * 8,
+    ),
+    "image": (
+        {
+            "model": "google/nano-banana/edit",
+            "image": "photo.png",
+            "params": {"aspect_ratio": "1:1"},
+        },
+        {"model": "google/nano-banana/edit", "images": ["photo.png"], "aspect_ratio": "1:1"},
+        0.039,
+    ),
+}
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_dry_run_shows_the_exact_body_and_estimate_and_sends_nothing(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str
+    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, kind: Kind
 ) -> None:
+    arguments, request, cost = DRY_RUNS[kind.name]
     async with Client(build_server(make_settings(sim, workspace, state_dir)), mode=mode) as c:
-        result = await c.call_tool(
-            "atlas_generate_video",
-            {
-                "prompt": "a boat",
-                "model": SEEDANCE,
-                "image": "photo.png",
-                "duration": "8",  # plainly meant as the integer the schema wants
-                "dry_run": True,
-            },
-        )
+        result = await c.call_tool(kind.tool, {"prompt": "a boat", **arguments, "dry_run": True})
     data = structured(result)
     assert not result.is_error, text_of(result)
     assert data["status"] == "dry_run"
-    assert data["request"] == {
-        "model": SEEDANCE,
-        "prompt": "a boat",
-        "image": "photo.png",  # the local path, not uploaded
-        "duration": 8,
-    }
-    assert data["estimated_cost_usd"] == pytest.approx(0.036 * 8)
+    assert data["request"] == {"prompt": "a boat", **request}
+    assert data["estimated_cost_usd"] == pytest.approx(cost)
     assert "nothing was sent" in text_of(result).lower()
     assert sim.state.count("generate") == sim.state.count("upload") == 0
 
@@ -146,11 +228,11 @@ async def test_a_required_parameter_left_out_is_filled_with_its_default(
 
 
 async def test_an_unreachable_schema_does_not_block_the_job_but_says_it_was_not_checked(
-    sim: SimulatorServer, workspace: Path, state_dir: Path
+    sim: SimulatorServer, workspace: Path, state_dir: Path, kind: Kind
 ) -> None:
     sim.state.add_fault(Fault(endpoint="schema", kind="json_error", status=500, times=5))
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
-        result = await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
+        result = await client.call_tool(kind.tool, {"prompt": "a cat"})
     assert not result.is_error, text_of(result)
     assert structured(result)["status"] == "completed"
     assert any("not checked" in note for note in structured(result)["notes"])
@@ -163,12 +245,12 @@ async def test_an_unreachable_schema_does_not_block_the_job_but_says_it_was_not_
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_every_job_is_recorded_before_the_wait_and_updated_with_what_was_seen(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str
+    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, kind: Kind
 ) -> None:
     settings = make_settings(sim, workspace, state_dir)
     async with Client(build_server(settings), mode=mode) as client:
         result = await client.call_tool(
-            "atlas_generate_video", {"prompt": "a red fox [sim:never]", "wait": False}
+            kind.tool, {"prompt": "a red fox [sim:never]", "wait": False}
         )
         pid = structured(result)["prediction_id"]
         (row,) = ledger_rows(state_dir)  # written before anything waited
@@ -178,19 +260,19 @@ async def test_every_job_is_recorded_before_the_wait_and_updated_with_what_was_s
         listed = await client.call_tool("atlas_list_jobs", {})
         resource = await client.read_resource(f"atlas://jobs/{pid}")
     assert structured(done)["status"] == "completed"
-    assert structured(result)["estimated_cost_usd"] == pytest.approx(0.196)
+    assert structured(result)["estimated_cost_usd"] == pytest.approx(kind.price)
     (row,) = ledger_rows(state_dir)
     assert row.state == "completed" and row.completed_at is not None
     assert row.outputs == structured(done)["outputs"]
-    assert row.model == T2V
+    assert row.model == kind.model
     assert row.prompt == "a red fox [sim:never]"
-    assert row.estimated_cost_usd == pytest.approx(0.196)
+    assert row.estimated_cost_usd == pytest.approx(kind.price)
     assert row.request_id and row.request_id == sim.state.predictions[pid].request_id
     assert row.params == {"prompt": "a red fox [sim:never]"}
     assert len(row.params_hash) == 64
     (job,) = structured(listed)["jobs"]
     assert job["prediction_id"] == pid and job["status"] == "completed"
-    assert job["video_url"] == structured(done)["video_url"]
+    assert job[f"{kind.name}_url"] == structured(done)[f"{kind.name}_url"]
     document = json.loads(getattr(resource.contents[0], "text", ""))
     assert document["prediction_id"] == pid and document["state"] == "completed"
     assert document["request_id"] == row.request_id
@@ -268,38 +350,34 @@ async def test_a_state_dir_that_cannot_be_created_refuses_generate_not_the_serve
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_an_identical_generate_returns_the_earlier_job_instead_of_paying_again(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str
+    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, kind: Kind
 ) -> None:
-    arguments = {"prompt": "a fox", "image": "photo.png", "duration": 6}
+    arguments = {"prompt": "a fox", **kind.framed}
     async with Client(build_server(make_settings(sim, workspace, state_dir)), mode=mode) as c:
-        first = await c.call_tool("atlas_generate_video", arguments)
+        first = await c.call_tool(kind.tool, arguments)
         # the same request, spelled differently: the default spelled out, same file content
         (workspace / "copy.png").write_bytes(PNG)
         again = await c.call_tool(
-            "atlas_generate_video",
-            {**arguments, "image": "copy.png", "params": {"go_fast": True}},
+            kind.tool, {**arguments, "image": "copy.png", "params": kind.default}
         )
+    url = f"{kind.name}_url"
     assert sim.state.count("generate") == 1
     assert structured(again)["prediction_id"] == structured(first)["prediction_id"]
     assert structured(again)["status"] == "completed"
-    assert structured(again)["video_url"] == structured(first)["video_url"]
+    assert structured(again)[url] == structured(first)[url]
     assert "Not sent again" in text_of(again)
     assert "allow_duplicate" in text_of(again)
     assert any("Not sent again" in n for n in structured(again)["notes"])
 
 
 async def test_two_identical_generates_arriving_together_make_one_post(
-    sim: SimulatorServer, workspace: Path, state_dir: Path
+    sim: SimulatorServer, workspace: Path, state_dir: Path, kind: Kind
 ) -> None:
     results: list[CallToolResult] = []
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
 
         async def generate() -> None:
-            results.append(
-                await client.call_tool(
-                    "atlas_generate_video", {"prompt": "twins", "image": "photo.png"}
-                )
-            )
+            results.append(await client.call_tool(kind.tool, {"prompt": "twins", **kind.framed}))
 
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
@@ -313,15 +391,13 @@ async def test_two_identical_generates_arriving_together_make_one_post(
 
 
 async def test_allow_duplicate_pays_again_and_a_failed_earlier_job_does_not_count(
-    sim: SimulatorServer, workspace: Path, state_dir: Path
+    sim: SimulatorServer, workspace: Path, state_dir: Path, kind: Kind
 ) -> None:
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
-        await client.call_tool("atlas_generate_video", {"prompt": "a cat"})
-        forced = await client.call_tool(
-            "atlas_generate_video", {"prompt": "a cat", "allow_duplicate": True}
-        )
-        await client.call_tool("atlas_generate_video", {"prompt": "oops [sim:fail]"})
-        retried = await client.call_tool("atlas_generate_video", {"prompt": "oops [sim:fail]"})
+        await client.call_tool(kind.tool, {"prompt": "a cat"})
+        forced = await client.call_tool(kind.tool, {"prompt": "a cat", "allow_duplicate": True})
+        await client.call_tool(kind.tool, {"prompt": "oops [sim:fail]"})
+        retried = await client.call_tool(kind.tool, {"prompt": "oops [sim:fail]"})
     assert sim.state.count("generate") == 4
     assert "Not sent again" not in text_of(forced)
     assert "Not sent again" not in text_of(retried)
@@ -342,12 +418,12 @@ async def test_the_duplicate_window_is_configurable(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_read_timeout_on_the_post_sends_once_and_history_finds_the_job(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str
+    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, kind: Kind
 ) -> None:
     sim.state.add_fault(Fault(endpoint="generate", kind="slow", delay=1.5))
     settings = make_settings(sim, workspace, state_dir, read_timeout=0.3)
     async with Client(build_server(settings), mode=mode) as client:
-        result = await client.call_tool("atlas_generate_video", {"prompt": "a slow fox"})
+        result = await client.call_tool(kind.tool, {"prompt": "a slow fox"})
     assert sim.state.count("generate") == 1
     assert sim.state.count("history") >= 1
     (job_id,) = sim.state.predictions
@@ -361,22 +437,22 @@ async def test_a_read_timeout_on_the_post_sends_once_and_history_finds_the_job(
 
 
 async def test_a_lost_answer_not_in_history_is_reported_unknown_recorded_and_never_resent(
-    sim: SimulatorServer, workspace: Path, state_dir: Path
+    sim: SimulatorServer, workspace: Path, state_dir: Path, kind: Kind
 ) -> None:
     # a 5xx without an id: Atlas may or may not have made the job (here: it did not)
     sim.state.add_fault(Fault(endpoint="generate", kind="json_error", status=502))
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
-        result = await client.call_tool("atlas_generate_video", {"prompt": "a lost cat"})
-        again = await client.call_tool("atlas_generate_video", {"prompt": "a lost cat"})
+        result = await client.call_tool(kind.tool, {"prompt": "a lost cat"})
+        again = await client.call_tool(kind.tool, {"prompt": "a lost cat"})
         listed = await client.call_tool("atlas_list_jobs", {"status": "unknown"})
         forced = await client.call_tool(
-            "atlas_generate_video", {"prompt": "a lost cat", "allow_duplicate": True}
+            kind.tool, {"prompt": "a lost cat", "allow_duplicate": True}
         )
     text = text_of(result)
     assert result.is_error
     assert "outcome of this generate request is unknown" in text
     assert "NOT resent" in text
-    assert '"prompt": "a lost cat"' in text and "/api/v1/model/generateVideo" in text
+    assert '"prompt": "a lost cat"' in text and kind.path in text
     assert "atlas_list_jobs" in text and "atlas_check_status" in text
     assert "dashboard" in text
     assert SIMULATOR_API_KEY not in text
@@ -389,13 +465,11 @@ async def test_a_lost_answer_not_in_history_is_reported_unknown_recorded_and_nev
 
 
 async def test_a_dropped_connection_on_the_post_is_recovered_from_history(
-    sim: SimulatorServer, workspace: Path, state_dir: Path
+    sim: SimulatorServer, workspace: Path, state_dir: Path, kind: Kind
 ) -> None:
     sim.state.add_fault(Fault(endpoint="generate", kind="drop"))
     async with Client(build_server(make_settings(sim, workspace, state_dir))) as client:
-        result = await client.call_tool(
-            "atlas_generate_video", {"prompt": "dropped", "wait": False}
-        )
+        result = await client.call_tool(kind.tool, {"prompt": "dropped", "wait": False})
     (job_id,) = sim.state.predictions
     assert structured(result)["prediction_id"] == job_id
     assert sim.state.count("generate") == 1
@@ -419,15 +493,16 @@ def elicitation(action: str, approve: bool = True) -> Any:
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_above_the_confirm_limit_the_person_is_asked_and_an_accept_sends_the_job(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str
+    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, kind: Kind
 ) -> None:
-    settings = make_settings(sim, workspace, state_dir, confirm_above_usd=0.05)
+    settings = make_settings(sim, workspace, state_dir, confirm_above_usd=CONFIRM_BELOW_BOTH)
     callback = elicitation("accept")
     async with Client(build_server(settings), mode=mode, elicitation_callback=callback) as c:
-        result = await c.call_tool("atlas_generate_video", {"prompt": "pricey", "wait": False})
+        result = await c.call_tool(kind.tool, {"prompt": "pricey", "wait": False})
     assert not result.is_error, text_of(result)
     (question,) = callback.asked
-    assert "$0.20" in question and "$0.05" in question and "pricey" in question
+    assert f"${kind.price:.2f}" in question and "$0.03" in question and "pricey" in question
+    assert f"Generate a{'n' if kind.name == 'image' else ''} {kind.name}" in question
     assert "balance: $100.00" in question
     assert sim.state.count("generate") == 1
 
@@ -435,12 +510,18 @@ async def test_above_the_confirm_limit_the_person_is_asked_and_an_accept_sends_t
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("action", "approve"), [("decline", True), ("accept", False)])
 async def test_a_declined_cost_sends_nothing(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, action: str, approve: bool
+    sim: SimulatorServer,
+    workspace: Path,
+    state_dir: Path,
+    mode: str,
+    action: str,
+    approve: bool,
+    kind: Kind,
 ) -> None:
-    settings = make_settings(sim, workspace, state_dir, confirm_above_usd=0.05)
+    settings = make_settings(sim, workspace, state_dir, confirm_above_usd=CONFIRM_BELOW_BOTH)
     callback = elicitation(action, approve)
     async with Client(build_server(settings), mode=mode, elicitation_callback=callback) as c:
-        result = await c.call_tool("atlas_generate_video", {"prompt": "pricey"})
+        result = await c.call_tool(kind.tool, {"prompt": "pricey"})
     assert result.is_error
     assert "nothing was sent" in text_of(result)
     assert sim.state.count("generate") == 0
@@ -448,28 +529,28 @@ async def test_a_declined_cost_sends_nothing(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_client_that_cannot_ask_is_told_to_pass_confirm_cost(
-    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str
+    sim: SimulatorServer, workspace: Path, state_dir: Path, mode: str, kind: Kind
 ) -> None:
-    settings = make_settings(sim, workspace, state_dir, confirm_above_usd=0.05)
+    settings = make_settings(sim, workspace, state_dir, confirm_above_usd=CONFIRM_BELOW_BOTH)
     async with Client(build_server(settings), mode=mode) as client:
-        refused = await client.call_tool("atlas_generate_video", {"prompt": "pricey"})
+        refused = await client.call_tool(kind.tool, {"prompt": "pricey"})
         assert sim.state.count("generate") == 0
         confirmed = await client.call_tool(
-            "atlas_generate_video", {"prompt": "pricey", "confirm_cost": True, "wait": False}
+            kind.tool, {"prompt": "pricey", "confirm_cost": True, "wait": False}
         )
     assert refused.is_error
-    assert "confirm_cost: true" in text_of(refused) and "$0.20" in text_of(refused)
+    assert "confirm_cost: true" in text_of(refused) and f"${kind.price:.2f}" in text_of(refused)
     assert not confirmed.is_error
     assert sim.state.count("generate") == 1
 
 
 async def test_under_the_confirm_limit_nobody_is_asked(
-    sim: SimulatorServer, workspace: Path, state_dir: Path
+    sim: SimulatorServer, workspace: Path, state_dir: Path, kind: Kind
 ) -> None:
     settings = make_settings(sim, workspace, state_dir, confirm_above_usd=0.5)
     callback = elicitation("decline")
     async with Client(build_server(settings), elicitation_callback=callback) as client:
-        result = await client.call_tool("atlas_generate_video", {"prompt": "cheap", "wait": False})
+        result = await client.call_tool(kind.tool, {"prompt": "cheap", "wait": False})
     assert not result.is_error
     assert callback.asked == []
 
