@@ -126,6 +126,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--yes", action="store_true", help="with --live: do not ask to confirm")
     demo.add_argument(
+        "--from-text",
+        nargs="?",
+        const="",
+        metavar="STILL_PROMPT",
+        help="no image: generate the first frame from text, then animate it "
+        "(optional: what the still shows)",
+    )
+    demo.add_argument(
         "--job-seconds", type=float, default=6.0, help="how long the simulator's job runs"
     )
     sub.add_parser(
@@ -231,7 +239,7 @@ def _main(argv: Sequence[str] | None) -> int:
         run_simulator(args.host, args.port, job_seconds=args.job_seconds)
         return 0
     if command == "demo":
-        from atlas_mcp_py.demo import DEFAULT_PROMPT, DemoOptions, run_demo
+        from atlas_mcp_py.demo import DEFAULT_PROMPT, DEFAULT_STILL_PROMPT, DemoOptions, run_demo
 
         options = DemoOptions(
             prompt=DEFAULT_PROMPT if args.prompt is None else args.prompt,
@@ -240,6 +248,7 @@ def _main(argv: Sequence[str] | None) -> int:
             live=args.live,
             yes=args.yes,
             job_seconds=args.job_seconds,
+            from_text=None if args.from_text is None else args.from_text or DEFAULT_STILL_PROMPT,
         )
         return run_demo(options)
     _skip_sdk_logging_setup()

@@ -4,7 +4,9 @@ Starts the bundled Atlas API simulator on 127.0.0.1 (or, with `--live`, uses the
 and the user's key), launches `atlas-mcp` as a stdio subprocess the way an IDE does,
 connects the MCP SDK's client, lists the tools, uploads an image, generates a video with a
 progress bar fed by the server's progress notifications, saves it (the server's
-`save_to`), prints the URL and the saved path, exits 0.
+`save_to`), prints the URL and the saved path, exits 0. With `--from-text` there is no
+image to start from: it generates a still first (`atlas_generate_image`, with its own
+progress bar), saves it beside the video, then animates that file.
 
 Without `--live` nothing leaves the machine: the server gets the simulator's key and
 URL, never the user's, and keeps its job ledger in a temporary directory. `rich` draws
@@ -34,9 +36,20 @@ from atlas_mcp_py.config import DEFAULT_BASE_URL, DEFAULT_MODEL
 from atlas_mcp_py.doctor import server_command
 from atlas_mcp_py.media import HEAD_BYTES, MediaMismatch, media_type_for
 
-__all__ = ["DEFAULT_PROMPT", "DEFAULT_SAVE_NAME", "DemoError", "DemoOptions", "run_demo"]
+__all__ = [
+    "DEFAULT_PROMPT",
+    "DEFAULT_SAVE_NAME",
+    "DEFAULT_STILL_PROMPT",
+    "DemoError",
+    "DemoOptions",
+    "run_demo",
+]
 
 DEFAULT_PROMPT = "The product turns slowly on a white table, soft studio light"
+DEFAULT_STILL_PROMPT = "A blue ceramic mug on a wooden desk by a window, product photo"
+STILL_NAME = "atlas-demo-still.png"
+"""With --from-text: the still, saved in the video's directory (replaced on each run when
+the video goes to its default place)."""
 DEFAULT_SAVE_NAME = "atlas-demo.mp4"
 """Where the video goes when no --save-to is given: this file in the current directory,
 replaced on each run (it is the demo's own output)."""
@@ -64,6 +77,8 @@ class DemoOptions:
     """--live without asking (needed when stdin is not a terminal)."""
     job_seconds: float = 6.0
     """How long the simulator's job runs."""
+    from_text: str | None = None
+    """The still's prompt: generate the first frame from text instead of using an image."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,8 @@ class _Plan:
     overwrite: bool
     roots: tuple[Path, ...]
     """The directories the demo's server may read the image from and save into."""
+    still: Path | None = None
+    """With --from-text: where the generated still goes."""
 
 
 def run_demo(options: DemoOptions | None = None) -> int:
@@ -120,12 +137,21 @@ def _check(options: DemoOptions, env: Mapping[str, str]) -> _Plan:
             "--live makes a real, billed video and asks you to confirm first, but stdin is "
             "not a terminal; add --yes to confirm on the command line"
         )
+    if options.from_text is not None and options.image is not None:
+        raise DemoError("--from-text generates the first frame; drop --image (or --from-text)")
+    if options.from_text is not None and not options.from_text.strip():
+        raise DemoError("--from-text is empty; give a sentence describing the still")
     image = _check_image(options.image) if options.image is not None else None
     save_to, save_dir, overwrite = _check_save_to(options.save_to)
+    still = None
+    if options.from_text is not None:
+        still = save_dir / STILL_NAME
+        if still.exists() and not overwrite:
+            raise DemoError(f"{still} already exists; move it, or save elsewhere")
     roots = [save_dir]
     if image is not None and image.parent != save_dir:
         roots.append(image.parent)
-    return _Plan(image=image, save_to=save_to, overwrite=overwrite, roots=tuple(roots))
+    return _Plan(image=image, save_to=save_to, overwrite=overwrite, roots=tuple(roots), still=still)
 
 
 def _check_image(raw: Path) -> Path:
@@ -268,9 +294,24 @@ async def _calls(
         tools = await client.list_tools()
         print("Tools:", ", ".join(t.name for t in tools.tools))
         generate: dict[str, Any] = {"prompt": options.prompt, "duration": 6}
-        if options.live and not await _confirm_cost(client, generate, image, options.yes):
+        still = _still_arguments(options, plan)
+        frame = plan.still or image
+        if options.live and not await _confirm_cost(client, generate, frame, options.yes, still):
             print("Nothing was sent.")
             return 1
+        if still is not None:
+            print(f'Generating the first frame from text: "{still["prompt"]}"')
+            view.start("Still", expected)
+            made = await client.call_tool(
+                "atlas_generate_image", still, progress_callback=view.update
+            )
+            job: dict[str, Any] = made.structured_content or {}
+            view.stop(not made.is_error and bool(job.get("local_path")))
+            if made.is_error or not job.get("local_path"):
+                _report(made, job, "still")
+                return 1
+            print(f"Still saved to {job['local_path']} ({job.get('size_bytes')} bytes)")
+            return await _animate(client, options, plan, job["local_path"], view, expected)
 
         view.start("Uploading", None)
         up = await client.call_tool(
@@ -282,30 +323,66 @@ async def _calls(
         uploaded = up.structured_content or {}
         print(f"Uploaded {image.name} ({uploaded.get('size_bytes')} bytes): {uploaded.get('url')}")
 
-        generate.update(image=uploaded["url"], save_to=str(plan.save_to))
-        if plan.overwrite:
-            generate["overwrite"] = True
-        print(f'Generating: "{options.prompt}"')
-        view.start("Generating", expected)
-        result = await client.call_tool(
-            "atlas_generate_video", generate, progress_callback=view.update
-        )
-        job: dict[str, Any] = result.structured_content or {}
-        view.stop(not result.is_error and job.get("status") == "completed")
+        return await _animate(client, options, plan, uploaded["url"], view, expected)
+
+
+def _still_arguments(options: DemoOptions, plan: _Plan) -> dict[str, Any] | None:
+    if options.from_text is None or plan.still is None:
+        return None
+    still: dict[str, Any] = {"prompt": options.from_text.strip(), "save_to": str(plan.still)}
+    if plan.overwrite:
+        still["overwrite"] = True
+    return still
+
+
+async def _animate(
+    client: Client,
+    options: DemoOptions,
+    plan: _Plan,
+    frame: str,
+    view: _View,
+    expected: float | None,
+) -> int:
+    """Generate the video from `frame` (an uploaded URL, or the still's local path)."""
+    generate: dict[str, Any] = {"prompt": options.prompt, "duration": 6, "image": frame}
+    generate["save_to"] = str(plan.save_to)
+    if plan.overwrite:
+        generate["overwrite"] = True
+    print(f'Generating: "{options.prompt}"')
+    view.start("Generating", expected)
+    result = await client.call_tool("atlas_generate_video", generate, progress_callback=view.update)
+    job: dict[str, Any] = result.structured_content or {}
+    view.stop(not result.is_error and job.get("status") == "completed")
     return _report(result, job)
 
 
-async def _confirm_cost(client: Client, generate: dict[str, Any], image: Path, yes: bool) -> bool:
-    """Show the estimated price (a dry run: nothing is sent) and ask, unless --yes."""
+async def _confirm_cost(
+    client: Client,
+    generate: dict[str, Any],
+    image: Path,
+    yes: bool,
+    still: dict[str, Any] | None = None,
+) -> bool:
+    """Show the estimated price (dry runs: nothing is sent) and ask, unless --yes."""
+    costs: list[Any] = []
+    what = "one video"
+    if still is not None:
+        dry = await client.call_tool("atlas_generate_image", {**still, "dry_run": True})
+        if dry.is_error:
+            _failed("The dry run", dry)
+            return False
+        costs.append((dry.structured_content or {}).get("estimated_cost_usd"))
+        what = "one image and one video"
     dry = await client.call_tool(
         "atlas_generate_video", {**generate, "image": str(image), "dry_run": True}
     )
     if dry.is_error:
         _failed("The dry run", dry)
         return False
-    cost = (dry.structured_content or {}).get("estimated_cost_usd")
-    price = f"about ${cost:.2f}" if isinstance(cost, int | float) else "a price Atlas sets"
-    print(f"Estimated cost: {price} (one video).")
+    costs.append((dry.structured_content or {}).get("estimated_cost_usd"))
+    known = all(isinstance(c, int | float) for c in costs)
+    price = f"about ${sum(costs):.2f}" if known else "a price Atlas sets"
+    print(f"Estimated cost: {price} ({what}).")
     if yes:
         print("Confirmed by --yes.")
         return True
@@ -313,9 +390,9 @@ async def _confirm_cost(client: Client, generate: dict[str, Any], image: Path, y
     return answer.strip().lower() in ("y", "yes")
 
 
-def _report(result: CallToolResult, job: dict[str, Any]) -> int:
+def _report(result: CallToolResult, job: dict[str, Any], what: str = "video") -> int:
     if result.is_error:
-        return _failed("Generating", result)
+        return _failed(f"Generating the {what}", result)
     for note in job.get("notes") or []:
         print(f"Note: {note}")
     status = job.get("status")
@@ -328,9 +405,10 @@ def _report(result: CallToolResult, job: dict[str, Any]) -> int:
             print(f"The job ended {status}: {job.get('error')}", file=sys.stderr)
         return 1
     print(f"Done in {job.get('elapsed_seconds')} s (prediction {pid}).")
-    print(f"Video URL:  {job.get('video_url')}")
+    url = job.get("image_url" if what == "still" else "video_url")
+    print(f"{what.capitalize()} URL:  {url}")
     if not job.get("local_path"):
-        print("The video was not saved (see the note above).", file=sys.stderr)
+        print(f"The {what} was not saved (see the note above).", file=sys.stderr)
         return 1
     print(f"Saved to:   {job['local_path']} ({job.get('size_bytes')} bytes)")
     print("Next: `atlas-mcp doctor` prints the config to paste into your IDE.")
