@@ -368,3 +368,18 @@ async def test_an_image_still_running_at_the_wait_limit_is_handed_to_check_statu
     assert not result.is_error and data["status"] == "processing"
     assert f'atlas_check_status with prediction_id "{data["prediction_id"]}"' in text_of(result)
     assert sim.state.count("generate") == 1
+
+
+async def test_an_inline_image_with_nowhere_to_go_is_reported_never_pasted(
+    sim: SimulatorServer,
+) -> None:
+    # over HTTP without ATLAS_MCP_ROOTS the server writes no local file at all
+    settings = simulator_settings(sim)
+    async with Client(build_server(settings, over_http=True)) as client:
+        result = await client.call_tool("atlas_generate_image", {"prompt": "x", "params": INLINE})
+    data = structured(result)
+    assert not result.is_error and data["status"] == "completed"
+    assert data.get("local_path") is None
+    assert data["outputs"][0].startswith("(inline image/png data")
+    assert "ATLAS_MCP_ROOTS" in text_of(result)
+    no_inline_data(result)
