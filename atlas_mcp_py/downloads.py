@@ -57,6 +57,7 @@ from atlas_mcp_py.results import JobResult
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_REDIRECTS",
+    "OVERWRITE_HINT",
     "VIDEO_EXTENSIONS",
     "DownloadFailed",
     "SavePlan",
@@ -71,6 +72,8 @@ __all__ = [
 MAX_REDIRECTS = 3
 VIDEO_EXTENSIONS = {".mp4": "video/mp4", ".webm": "video/webm"}
 IMAGE_EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+OVERWRITE_HINT = "pass overwrite: true to replace it, or another save_to"
+"""What a refusal of an existing file suggests (a tool without `overwrite` says otherwise)."""
 _RENAMED_SUFFIXES = frozenset(
     {*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS, ".mov", ".m4v", ".mkv", ".jpeg", ".gif"}
 )
@@ -132,10 +135,7 @@ def _refuse_existing(directory: Path, name: str, overwrite: bool) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise FileRefused(f"{directory / name} exists and is not a regular file")
     if not overwrite:
-        raise FileRefused(
-            f"{directory / name} already exists; pass overwrite: true to replace it, "
-            "or another save_to"
-        )
+        raise FileRefused(f"{directory / name} already exists; {OVERWRITE_HINT}")
 
 
 def plan_save(roots: AllowedRoots, save_to: str, *, overwrite: bool = False) -> SavePlan:
@@ -330,9 +330,7 @@ def _place(dir_fd: int, temp: str, final: str, overwrite: bool) -> None:
     try:
         os.link(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
     except FileExistsError:
-        raise FileRefused(
-            f"{final} already exists; pass overwrite: true to replace it, or another save_to"
-        ) from None
+        raise FileRefused(f"{final} already exists; {OVERWRITE_HINT}") from None
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
@@ -341,9 +339,7 @@ def _place(dir_fd: int, temp: str, final: str, overwrite: bool) -> None:
         try:
             os.close(os.open(final, _CREATE_FLAGS, 0o644, dir_fd=dir_fd))
         except FileExistsError:
-            raise FileRefused(
-                f"{final} already exists; pass overwrite: true to replace it, or another save_to"
-            ) from None
+            raise FileRefused(f"{final} already exists; {OVERWRITE_HINT}") from None
         os.replace(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         return
     os.unlink(temp, dir_fd=dir_fd)

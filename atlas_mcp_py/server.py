@@ -36,7 +36,13 @@ from atlas_mcp_py import __version__
 from atlas_mcp_py.capabilities import model_takes
 from atlas_mcp_py.client import AtlasClient
 from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
-from atlas_mcp_py.downloads import IMAGE_EXTENSIONS, SavePlan, plan_save, save_job_result
+from atlas_mcp_py.downloads import (
+    IMAGE_EXTENSIONS,
+    OVERWRITE_HINT,
+    SavePlan,
+    plan_save,
+    save_job_result,
+)
 from atlas_mcp_py.durations import DurationHistory, ModelDurations, durations_from_ledger
 from atlas_mcp_py.errors import AtlasError, InsufficientBalanceError, NotFoundError
 from atlas_mcp_py.files import (
@@ -146,6 +152,11 @@ an object argument with no `properties` is refused by Gemini's function calling.
 
 IMAGE_PARAMS_HINT: dict[str, Any] = {"properties": {"aspect_ratio": {"type": "string"}}}
 """`PARAMS_HINT` for image models: the one parameter most of them share."""
+
+IMAGE_OVERWRITE_HINT = (
+    "give another save_to, or none and then replace the file with atlas_check_status "
+    "(the prediction_id, this save_to and overwrite: true)"
+)
 
 # Arguments both generate tools take, defined once.
 Params = Annotated[
@@ -652,7 +663,12 @@ def build_server(
         app = state(ctx)
         frames_and_save = {"image": args.image, "end_image": args.end_image, "save_to": save_to}
         within_limits(prompt=args.prompt, paths=frames_and_save)
-        save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
+        try:
+            save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
+        except ToolError as exc:  # the image tool has no `overwrite`: say what it can do
+            if args.kind != "image" or OVERWRITE_HINT not in str(exc):
+                raise
+            raise ToolError(str(exc).replace(OVERWRITE_HINT, IMAGE_OVERWRITE_HINT)) from None
         try:
             plan = await app.submitter.plan(args)
         except Refused as exc:

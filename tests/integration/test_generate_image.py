@@ -383,3 +383,16 @@ async def test_an_inline_image_with_nowhere_to_go_is_reported_never_pasted(
     assert data["outputs"][0].startswith("(inline image/png data")
     assert "ATLAS_MCP_ROOTS" in text_of(result)
     no_inline_data(result)
+
+
+async def test_a_taken_save_to_is_refused_with_what_the_image_tool_can_do(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        result = await client.call_tool(
+            "atlas_generate_image", {"prompt": "x", "save_to": "photo.png"}
+        )
+    assert result.is_error and "Nothing was sent" in text_of(result)
+    assert "give another save_to" in text_of(result)  # it takes no overwrite argument
+    assert "atlas_check_status" in text_of(result) and "overwrite: true" in text_of(result)
+    assert sim.state.count("generate") == 0
