@@ -179,15 +179,16 @@ def expiry_note(record: JobRecord, *, saved: bool, now: float | None = None) -> 
     if record.state != "completed" or record.expires_at is None or not record.outputs:
         return None
     when = datetime.fromtimestamp(record.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    what = "image" if kind_of_outputs(record.outputs) == "image" else "video"
     if expired(record, now):
         where = f" The copy saved at {record.local_path} is yours." if record.local_path else ""
         return (
-            f"The video URL expired on {when} (Atlas keeps outputs for a limited time): it "
+            f"The {what} URL expired on {when} (Atlas keeps outputs for a limited time): it "
             f"can no longer be downloaded.{where}"
         )
     if saved or record.local_path:
         return None
-    return f"The video URL expires on {when}: pass save_to to keep a copy before then."
+    return f"The {what} URL expires on {when}: pass save_to to keep a copy before then."
 
 
 def job_document(record: JobRecord) -> dict[str, Any]:

@@ -223,6 +223,7 @@ async def test_a_generated_image_url_is_accepted_as_the_video_frame(
     async with Client(build_server(simulator_settings(sim, workspace))) as client:
         still = await client.call_tool("atlas_generate_image", {"prompt": "a mug"})
         url = structured(still)["image_url"]
+        assert "The image URL expires on" in text_of(still)  # not saved: keep it in time
         video = await client.call_tool("atlas_generate_video", {"prompt": "spin", "image": url})
     assert not video.is_error, text_of(video)
     job = next(p for p in sim.state.predictions.values() if p.model_type == "Video")
