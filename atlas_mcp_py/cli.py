@@ -16,9 +16,12 @@ from pathlib import Path
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.errors import ConfigError
+from atlas_mcp_py.errors import ConfigError, is_broken_pipe
 
-__all__ = ["EXIT_OUTPUT_CLOSED", "is_broken_pipe", "main"]
+__all__ = [
+    "EXIT_OUTPUT_CLOSED",
+    "main",
+]
 
 
 class RedactingFilter(logging.Filter):
@@ -186,13 +189,6 @@ EXIT_OUTPUT_CLOSED = 141
 SIGPIPE, what a shell reports for a program that signal ended, as `yes | head -1` does."""
 
 
-def is_broken_pipe(exc: BaseException) -> bool:
-    """Whether `exc` is stdout's reader going away, alone or grouped by a task group."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(is_broken_pipe(inner) for inner in exc.exceptions)
-    return isinstance(exc, BrokenPipeError)
-
-
 def _output_closed() -> int:
     """End quietly: no traceback, and nothing left for the interpreter to flush at exit
     into the closed pipe (which would print "Exception ignored ... BrokenPipeError")."""
@@ -253,7 +249,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_demo(options)
     _skip_sdk_logging_setup()
     if command == "serve" and getattr(args, "transport", "stdio") == "http":
-        from atlas_mcp_py.http_transport import HttpOptions, serve_http
+        from atlas_mcp_py.server.http import HttpOptions, serve_http
 
         try:
             return serve_http(settings, HttpOptions.from_flags(args.host, args.port))
@@ -262,8 +258,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return 2
     import anyio
 
-    from atlas_mcp_py.server import build_server
-    from atlas_mcp_py.stdio_transport import serve_stdio
+    from atlas_mcp_py.server.app import build_server
+    from atlas_mcp_py.server.stdio import serve_stdio
 
     anyio.run(serve_stdio, build_server(settings))
     return 0

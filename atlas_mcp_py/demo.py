@@ -24,43 +24,45 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
-from atlas_mcp_py.cli import is_broken_pipe
 from atlas_mcp_py.config import DEFAULT_BASE_URL, DEFAULT_MODEL
+from atlas_mcp_py.demo_view import _progress_view, _View
 from atlas_mcp_py.doctor import server_command
-from atlas_mcp_py.media import HEAD_BYTES, MediaMismatch, media_type_for
+from atlas_mcp_py.errors import DemoError, MediaMismatch, is_broken_pipe
+from atlas_mcp_py.files.media import HEAD_BYTES, media_type_for
 
 __all__ = [
     "DEFAULT_PROMPT",
     "DEFAULT_SAVE_NAME",
     "DEFAULT_STILL_PROMPT",
-    "DemoError",
     "DemoOptions",
     "run_demo",
 ]
 
 DEFAULT_PROMPT = "The product turns slowly on a white table, soft studio light"
+
+
 DEFAULT_STILL_PROMPT = "A blue ceramic mug on a wooden desk by a window, product photo"
+
+
 STILL_NAME = "atlas-demo-still.png"
 """With --from-text: the still, saved in the video's directory (replaced on each run when
 the video goes to its default place)."""
+
+
 DEFAULT_SAVE_NAME = "atlas-demo.mp4"
 """Where the video goes when no --save-to is given: this file in the current directory,
 replaced on each run (it is the demo's own output)."""
+
+
 LIVE_MAX_WAIT_SECONDS = 900
 """How long one call waits in a live demo: the demo's client has no tool-call time limit."""
-PLAIN_LINE_SECONDS = 5.0
-"""Without a terminal, a progress line on every status change and at least this often."""
-
-
-class DemoError(Exception):
-    """A problem with the demo's options, found before anything starts."""
 
 
 @dataclass(frozen=True)
@@ -419,96 +421,3 @@ def _failed(step: str, result: CallToolResult) -> int:
     text = " ".join(getattr(block, "text", "") for block in result.content)
     print(f"{step} failed: {text}", file=sys.stderr)
     return 1
-
-
-# -- the progress display ---------------------------------------------------------------
-
-
-class _View(Protocol):
-    def start(self, title: str, expected: float | None) -> None: ...
-
-    async def update(self, progress: float, total: float | None, message: str | None) -> None: ...
-
-    def stop(self, ok: bool) -> None: ...
-
-
-def _progress_view() -> _View:
-    """A rich progress bar on a terminal; plain lines otherwise (CI logs, pipes, tests)."""
-    from rich.console import Console
-
-    console = Console(file=sys.stdout)
-    return _RichView(console) if console.is_interactive else _PlainView()
-
-
-class _PlainView:
-    """One line per status change (and every few seconds), no escape codes."""
-
-    def __init__(self) -> None:
-        self._last_status = ""
-        self._last_at = -PLAIN_LINE_SECONDS
-
-    def start(self, title: str, expected: float | None) -> None:
-        self._last_status = ""
-
-    async def update(self, progress: float, total: float | None, message: str | None) -> None:
-        status = (message or "").split(" · ")[0]
-        now = anyio.current_time()
-        if status != self._last_status or now - self._last_at >= PLAIN_LINE_SECONDS:
-            self._last_status, self._last_at = status, now
-            print(f"  {message or ''}", flush=True)
-
-    def stop(self, ok: bool) -> None:
-        return None
-
-
-class _RichView:
-    """A rich Progress: spinner, bar, percent when the length is known, the server's status.
-
-    Progress values are seconds since submission. The bar's length is the server's
-    estimate when it sends one, else the length the demo expects (the simulator's job
-    time), else unknown (a pulsing bar). It never shows 100% before the result.
-    """
-
-    def __init__(self, console: Any) -> None:
-        self._console = console
-        self._progress: Any = None
-        self._task: Any = None
-        self._expected: float | None = None
-
-    def start(self, title: str, expected: float | None) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TaskProgressColumn,
-            TextColumn,
-        )
-
-        self._expected = expected
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[status]}", markup=False),
-            console=self._console,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(title, total=expected, status="starting")
-
-    async def update(self, progress: float, total: float | None, message: str | None) -> None:
-        if self._progress is None:
-            return
-        length = total or self._expected
-        done = min(progress, length * 0.99) if length else progress
-        self._progress.update(self._task, total=length, completed=done, status=message or "")
-
-    def stop(self, ok: bool) -> None:
-        if self._progress is None:
-            return
-        task = self._progress.tasks[0]
-        if ok:
-            length = task.total or 1.0
-            self._progress.update(self._task, total=length, completed=length, status="done")
-        self._progress.stop()
-        self._progress = None

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import anyio
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.client import BALANCE_PATH, AtlasClient
+from atlas_mcp_py.atlas.client import BALANCE_PATH, AtlasClient
 from atlas_mcp_py.config import DEFAULT_BASE_URL, Settings
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -39,10 +39,11 @@ from atlas_mcp_py.errors import (
     AtlasError,
     AuthenticationError,
     ConfigError,
+    LedgerError,
     WrongBaseURLError,
 )
+from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.launch import Launch, detect_launch, installed_script
-from atlas_mcp_py.ledger import Ledger, LedgerError
 
 __all__ = [
     "KEY_PLACEHOLDER",

@@ -34,23 +34,37 @@ neither billed nor unsafe: uploads are free and create no job.
 from __future__ import annotations
 
 __all__ = [
+    "MAX_LISTED",
     "APIConnectionError",
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
+    "ArgumentError",
+    "ArgumentLimit",
     "AtlasError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",
+    "DemoError",
+    "DownloadFailed",
+    "FileRefused",
+    "InlineDataError",
     "InsufficientBalanceError",
+    "LedgerError",
+    "LostSubmission",
+    "MediaMismatch",
     "ModelUnavailableError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PayloadTooLargeError",
     "RateLimitError",
+    "Refused",
+    "Retryable",
+    "SchemaUnreadable",
     "ServerError",
     "UploadSourceError",
     "WrongBaseURLError",
+    "is_broken_pipe",
     "status_error",
 ]
 
@@ -195,3 +209,91 @@ def status_error(
         return ServerError(status, message, request_id=request_id)
     cls = _BY_STATUS.get(status, APIStatusError)
     return cls(status, message, request_id=request_id)
+
+
+def is_broken_pipe(exc: BaseException) -> bool:
+    """Whether `exc` is stdout's reader going away, alone or grouped by a task group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_broken_pipe(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)
+
+
+class DemoError(Exception):
+    """A problem with the demo's options, found before anything starts."""
+
+
+class DownloadFailed(Exception):
+    """The video could not be fetched or is not a video; the message says why."""
+
+
+class FileRefused(Exception):
+    """A path or file the server will not read or write; the message says why."""
+
+
+class InlineDataError(ValueError):
+    """An inline output that is not a decodable image; the message says why."""
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be opened, read or written; the message says why."""
+
+
+class ArgumentLimit(ValueError):
+    """A tool argument is out of any sensible shape; the message says what to pass."""
+
+
+class MediaMismatch(ValueError):
+    """The content is not media Atlas consumes, or its extension names another format."""
+
+
+class Refused(Exception):
+    """The call cannot go ahead as asked; nothing was sent. The message says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Retryable(Exception):
+    """This attempt failed in a way the policy may retry; `error` is what to raise if not."""
+
+    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class SchemaUnreadable(ValueError):
+    """The document holds no input schema this module can read; the message says why."""
+
+
+class LostSubmission(Exception):
+    """The POST may have created a job but no id came back and history does not show it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+MAX_LISTED = 40
+
+
+class ArgumentError(ValueError):
+    """Arguments the model's schema rejects; `problems` has one line per parameter."""
+
+    def __init__(self, model: str, problems: list[str], accepted: list[str]) -> None:
+        self.model = model
+        self.problems = problems
+        self.accepted = accepted
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        listed = ", ".join(self.accepted[:MAX_LISTED])
+        if len(self.accepted) > MAX_LISTED:
+            listed += ", …"
+        head = "; ".join(self.problems)
+        return (
+            f"Invalid arguments for {self.model}: {head}. Accepted parameters: {listed}. "
+            "Nothing was sent."
+        )

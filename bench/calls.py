@@ -23,7 +23,7 @@ import anyio
 from mcp import Client
 
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer, SimulatorState
 from bench.common import Measurement, median, percentile, quiet_logging, server_env, stdio_server
 

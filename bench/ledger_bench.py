@@ -26,11 +26,11 @@ from typing import Any
 import anyio
 from mcp import Client
 
+from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.job_records import JobState
-from atlas_mcp_py.ledger import Ledger
-from atlas_mcp_py.models import Prediction
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.jobs.records import RecordState
+from atlas_mcp_py.server.app import build_server
 from bench.common import Measurement, median, percentile, quiet_logging
 
 NAME = "ledger_bench"
@@ -135,7 +135,7 @@ def run(quick: bool) -> list[Measurement]:
                     },
                 )
             )
-            filters: list[tuple[str, tuple[JobState, ...] | None]] = [
+            filters: list[tuple[str, tuple[RecordState, ...] | None]] = [
                 ("Ledger.recent(20), all states", None),
                 ("Ledger.recent(20), state failed", ("failed",)),
                 ("Ledger.recent(20), state unknown", ("unknown", "submitting")),

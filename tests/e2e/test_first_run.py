@@ -21,8 +21,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from atlas_mcp_py.doctor import KEY_PLACEHOLDER, client_config
+from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.launch import UVX_ARGS
-from atlas_mcp_py.ledger import Ledger
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
-from atlas_mcp_py.jobs import Ledger
+from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

@@ -57,7 +57,7 @@ async def test_starting_and_listing_tools_imports_neither_jsonschema_nor_httpcor
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     imported = await imports_of_a_served_session(sim, tmp_path, [])
-    assert "atlas_mcp_py.server" in imported
+    assert "atlas_mcp_py.server.app" in imported
     assert not DEFERRED & imported
 
 

@@ -14,7 +14,8 @@ from helpers import structured
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from atlas_mcp_py.jobs import JobRecord, Ledger
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.jobs.records import JobRecord
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio

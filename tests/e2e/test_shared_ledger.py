@@ -18,7 +18,7 @@ import pytest
 from helpers import structured, text_of
 from mcp import Client, StdioServerParameters
 
-from atlas_mcp_py.jobs import Ledger
+from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio

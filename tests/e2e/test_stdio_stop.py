@@ -16,7 +16,7 @@ import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from atlas_mcp_py.jobs import Ledger
+from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

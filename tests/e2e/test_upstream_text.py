@@ -19,7 +19,7 @@ import anyio
 import pytest
 from stdio_session import StdioSession, stdio_session
 
-from atlas_mcp_py.jobs import Ledger
+from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio

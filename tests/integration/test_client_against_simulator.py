@@ -18,7 +18,9 @@ from typing import Any
 import anyio
 import pytest
 
-from atlas_mcp_py.client import AtlasClient, RetryPolicy
+from atlas_mcp_py.atlas.client import AtlasClient
+from atlas_mcp_py.atlas.models import Prediction
+from atlas_mcp_py.atlas.retry import RetryPolicy
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -27,7 +29,6 @@ from atlas_mcp_py.errors import (
     OutcomeUnknownError,
     RateLimitError,
 )
-from atlas_mcp_py.models import Prediction
 from atlas_mcp_py.simulator import Fault, SimulatorServer, SimulatorState
 
 pytestmark = pytest.mark.anyio

@@ -18,8 +18,8 @@ from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ListRootsResult, Root
 
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.http_transport import create_http_app
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
+from atlas_mcp_py.server.http import create_http_app
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio

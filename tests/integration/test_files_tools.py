@@ -17,10 +17,10 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ListRootsResult, ResourceLink, Root
 
-import atlas_mcp_py.files as files_module
+import atlas_mcp_py.files.uploads as files_module
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.files import AllowedRoots, CheckedPath
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.files.roots import AllowedRoots, CheckedPath
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

@@ -20,8 +20,8 @@ from mcp import Client
 from mcp.types import CallToolResult, ResourceLink
 
 from atlas_mcp_py.config import DEFAULT_IMAGE_MODEL
-from atlas_mcp_py.jobs import Ledger
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 from atlas_mcp_py.simulator.jobs import ASSETS_DIR
 

@@ -23,7 +23,7 @@ from anyio.streams.tls import TLSListener, TLSStream
 from helpers import pipe, simulator_settings, structured, text_of
 from mcp import Client
 
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio

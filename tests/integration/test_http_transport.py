@@ -21,13 +21,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.http_transport import (
-    GracefulServer,
-    HttpOptions,
-    bind_socket,
-    create_uvicorn_server,
-)
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
+from atlas_mcp_py.server.http import GracefulServer, HttpOptions, bind_socket, create_uvicorn_server
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 pytestmark = pytest.mark.anyio
@@ -295,7 +290,7 @@ async def test_a_2025_client_that_drops_the_connection_mid_wait_stops_the_pollin
     slow_sim: SimulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No notifications/cancelled, no DELETE: the POST's stream just goes away."""
-    caplog.set_level(logging.INFO, logger="atlas_mcp_py.http_middleware")
+    caplog.set_level(logging.INFO, logger="atlas_mcp_py.server.http_gate")
     with http_server(make_settings(slow_sim)) as running:
         async with httpx2.AsyncClient(headers=raw_headers()) as http:
             opened = await http.post(running.url, json=initialize_body())
@@ -333,7 +328,7 @@ async def test_answers_that_arrive_whole_trigger_no_cancellation(
     sim: SimulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The disconnect watcher acts only on streams cut short, never on complete answers."""
-    caplog.set_level(logging.INFO, logger="atlas_mcp_py.http_middleware")
+    caplog.set_level(logging.INFO, logger="atlas_mcp_py.server.http_gate")
     with http_server(make_settings(sim)) as running:
         async with mcp_client(running.url, "legacy") as client:
             with anyio.fail_after(20):

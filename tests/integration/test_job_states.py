@@ -12,8 +12,8 @@ import pytest
 from helpers import pipe, simulator_settings, structured, tcp_server, text_of
 from mcp import Client
 
-from atlas_mcp_py.jobs import Ledger
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

@@ -18,8 +18,8 @@ from mcp.client.context import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.jobs import Ledger
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

@@ -10,10 +10,10 @@ import pytest
 from helpers import simulator_settings, structured
 from mcp import Client
 
+from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.config import DEFAULT_TEXT_MODEL, Settings
-from atlas_mcp_py.jobs import Ledger
-from atlas_mcp_py.models import Prediction
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio

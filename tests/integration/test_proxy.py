@@ -12,7 +12,8 @@ import httpx2
 import pytest
 from helpers import pipe, simulator_settings, tcp_server
 
-from atlas_mcp_py.client import AtlasClient, LazyHTTPTransport
+from atlas_mcp_py.atlas.client import AtlasClient
+from atlas_mcp_py.atlas.transport import LazyHTTPTransport
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio

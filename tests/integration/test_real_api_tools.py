@@ -14,8 +14,8 @@ from helpers import MODES, PNG, simulator_settings, structured, text_of
 from mcp import Client
 
 from atlas_mcp_py.doctor import run_checks
-from atlas_mcp_py.jobs import Ledger
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

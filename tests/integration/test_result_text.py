@@ -13,7 +13,7 @@ from helpers import simulator_settings
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio

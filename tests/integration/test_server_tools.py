@@ -20,7 +20,7 @@ from helpers import (
 from mcp import Client
 from mcp.types import ResourceLink
 
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import Fault, SimulatorServer
 
 pytestmark = pytest.mark.anyio

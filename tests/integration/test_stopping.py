@@ -7,7 +7,7 @@ import pytest
 from helpers import MODES, simulator_settings, structured
 from mcp import Client
 
-from atlas_mcp_py.server import build_server
+from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio

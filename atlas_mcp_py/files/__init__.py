@@ -1,0 +1,1 @@
+"""Local files: allowed roots, media sniffing, uploads, saves. Knows no MCP."""

@@ -1,0 +1,167 @@
+"""Fetching a result URL into a file: redirects, limits, the format it really is."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import suppress
+from urllib.parse import urljoin, urlsplit
+
+import anyio.to_thread
+import httpx2
+
+from atlas_mcp_py.errors import DownloadFailed, FileRefused
+from atlas_mcp_py.files.media import describe_head, sniff_image, sniff_video
+from atlas_mcp_py.files.saves import (
+    _CREATE_FLAGS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    SavedFile,
+    SavePlan,
+    _directory,
+    _final_name,
+    _place,
+    _write_all,
+)
+
+__all__ = [
+    "MAX_REDIRECTS",
+    "save_video",
+]
+
+MAX_REDIRECTS = 3
+
+
+_SNIFF_BYTES = 16
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise DownloadFailed(f"refusing to download from a non-http(s) URL ({parts.scheme}:)")
+    return url
+
+
+async def _open(http: httpx2.AsyncClient, url: str) -> httpx2.Response:
+    """The response to GET `url`, following at most MAX_REDIRECTS re-checked redirects."""
+    for _ in range(MAX_REDIRECTS + 1):
+        request = http.build_request("GET", _check_url(url), headers={"Accept": "video/*, */*"})
+        request.headers.pop("Authorization", None)
+        response = await http.send(request, stream=True, follow_redirects=False)
+        if response.status_code not in _REDIRECTS:
+            return response
+        location = response.headers.get("location")
+        await response.aclose()
+        if not location:
+            raise DownloadFailed(f"HTTP {response.status_code} redirect without a Location")
+        url = urljoin(url, location)
+    raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects")
+
+
+async def _stream_into(
+    http: httpx2.AsyncClient, url: str, fd: int, max_bytes: int, kind: str = "video"
+) -> tuple[int, str]:
+    """Download `url` into `fd`; (bytes written, extension of the `kind`), or
+    `DownloadFailed`."""
+    try:
+        response = await _open(http, url)
+    except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+        raise DownloadFailed(f"the download failed ({type(exc).__name__})") from None
+    try:
+        content_type = response.headers.get("content-type", "unknown type")
+        if response.status_code in (404, 410):  # Atlas serves outputs for 14 days at most
+            raise DownloadFailed(
+                f"the video URL answered HTTP {response.status_code}: Atlas no longer serves "
+                "it (outputs expire, after 14 days by default)"
+            )
+        if response.status_code != 200:
+            raise DownloadFailed(f"the {kind} URL answered HTTP {response.status_code}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise DownloadFailed(
+                f"the {kind} is {declared} bytes, over the download limit of {max_bytes} "
+                "(ATLAS_MCP_MAX_DOWNLOAD_BYTES)"
+            )
+        head = b""
+        extension: str | None = None
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise DownloadFailed(
+                    f"the {kind} is over the download limit of {max_bytes} bytes "
+                    "(ATLAS_MCP_MAX_DOWNLOAD_BYTES)"
+                )
+            if extension is None:
+                head += chunk
+                if len(head) < _SNIFF_BYTES:
+                    continue
+                extension = _extension(head, content_type, kind)
+                chunk, head = head, b""
+            await anyio.to_thread.run_sync(_write_all, fd, chunk)
+        if extension is None:
+            extension = _extension(head, content_type, kind)
+            await anyio.to_thread.run_sync(_write_all, fd, head)
+    except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+        raise DownloadFailed(f"the download broke off ({type(exc).__name__})") from None
+    finally:
+        await response.aclose()
+    return size, extension
+
+
+def _extension(head: bytes, content_type: str, kind: str = "video") -> str:
+    if kind == "image":
+        found = sniff_image(head)
+        extension = found.default_extension if found is not None else None
+    else:
+        extension = sniff_video(head)
+    if extension is None:
+        what = "an image" if kind == "image" else "a video"
+        raise DownloadFailed(
+            f"what came back is not {what} ({describe_head(head)}; served as {content_type})"
+        )
+    return extension
+
+
+async def save_video(
+    http: httpx2.AsyncClient,
+    plan: SavePlan,
+    url: str,
+    *,
+    stem: str,
+    max_bytes: int,
+    kind: str = "video",
+) -> SavedFile:
+    """Download the video (or, with `kind="image"`, the image) at `url` as the module
+    docstring says.
+
+    Raises `DownloadFailed` (network or content) or `FileRefused` (destination); in every
+    case, cancellation included, nothing is left on disk.
+    """
+    _check_url(url)
+    try:
+        with _directory(plan) as dir_fd:
+            temp = f".atlas-{secrets.token_hex(8)}.part"
+            fd = os.open(temp, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
+            placed = False
+            try:
+                try:
+                    size, extension = await _stream_into(http, url, fd, max_bytes, kind)
+                    await anyio.to_thread.run_sync(os.fsync, fd)
+                finally:
+                    os.close(fd)
+                final = _final_name(plan, stem, extension)
+                await anyio.to_thread.run_sync(_place, dir_fd, temp, final, plan.overwrite)
+                placed = True
+                await anyio.to_thread.run_sync(os.fsync, dir_fd)
+            finally:
+                if not placed:
+                    with suppress(FileNotFoundError):
+                        os.unlink(temp, dir_fd=dir_fd)
+    except OSError as exc:
+        raise FileRefused(f"could not write into {plan.directory} ({exc.strerror})") from None
+    types = IMAGE_EXTENSIONS if kind == "image" else VIDEO_EXTENSIONS
+    return SavedFile(plan.directory / final, size, types[extension])

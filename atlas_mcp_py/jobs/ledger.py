@@ -1,0 +1,376 @@
+"""The durable job ledger (SQLite): claim, attach, update, find paid jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from atlas_mcp_py.atlas.models import Prediction
+from atlas_mcp_py.atlas.sanitize import clean_text
+from atlas_mcp_py.errors import LedgerError
+from atlas_mcp_py.jobs.records import (
+    _COLUMNS,
+    JobRecord,
+    RecordState,
+    _apply_status,
+    _insert,
+    _migrate,
+    _record,
+    _row_values,
+    _text,
+)
+
+__all__ = [
+    "LEDGER_FILENAME",
+    "Claim",
+    "Ledger",
+]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+LEDGER_FILENAME = "jobs.sqlite3"
+
+
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
+_DB_ERRORS = (sqlite3.Error, ValueError, OverflowError)
+"""What a write can raise: database errors, and a value SQLite cannot take (a string
+that is not encodable, an integer too large)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `Ledger.claim` found: the new row (send its request), or the identical
+    earlier rows that may stand for it (send nothing yet)."""
+
+    row: JobRecord | None
+    earlier: list[JobRecord]
+
+
+class Ledger:
+    """The ledger file, synchronously. Thread-safe; every method is one short transaction.
+
+    Every method raises `LedgerError` on a database problem (a locked, damaged or
+    read-only file).
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self._path = path
+        self._lock = threading.Lock()
+
+    # -- opening -----------------------------------------------------------------------
+
+    @staticmethod
+    def default_path(state_dir: Path) -> Path:
+        return state_dir / LEDGER_FILENAME
+
+    @classmethod
+    def open(cls, path: Path | str) -> Ledger:
+        """Open (creating it and its directory if needed) the ledger at `path`.
+
+        Checks that the file is a ledger this version understands and that it can be
+        written; raises `LedgerError` otherwise.
+        """
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+        connection: sqlite3.Connection | None = None
+        try:
+            connection = sqlite3.connect(
+                path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.row_factory = sqlite3.Row
+            connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                logger.warning("job ledger %s: WAL mode unavailable (journal mode %s)", path, mode)
+            connection.execute("PRAGMA synchronous = FULL")  # a paid job survives power loss
+            _migrate(connection)
+        except sqlite3.Error as exc:
+            if connection is not None:
+                connection.close()
+            raise LedgerError(f"{path}: {exc}") from None
+        except LedgerError as exc:
+            if connection is not None:
+                connection.close()
+            raise LedgerError(f"{path}: {exc}") from None
+        return cls(connection, path)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(db)` inside one `BEGIN IMMEDIATE` transaction (the write lock of every
+        process sharing the file), committed when it returns, rolled back if it raises."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return result
+            except _DB_ERRORS as exc:
+                raise LedgerError(f"{self._path}: {exc}") from None
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._transaction(lambda db: db.execute(sql, params))
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[JobRecord]:
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, params).fetchall()
+            except _DB_ERRORS as exc:
+                raise LedgerError(f"{self._path}: {exc}") from None
+        return [_record(row) for row in rows]
+
+    def _one(self, sql: str, params: Sequence[Any]) -> JobRecord | None:
+        rows = self._read(sql, params)
+        return rows[0] if rows else None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def add(
+        self,
+        *,
+        model: str,
+        api_root: str,
+        params: dict[str, Any],
+        params_hash: str,
+        prompt: object = "",
+        estimated_cost_usd: float | None = None,
+        status: str = "submitting",
+        prediction_id: str | None = None,
+        created_at: float | None = None,
+        note: str | None = None,
+    ) -> JobRecord:
+        """Write a new row (by default a request about to be sent) and return it."""
+        values = _row_values(
+            model=model,
+            api_root=api_root,
+            params=params,
+            params_hash=params_hash,
+            prompt=prompt,
+            estimated_cost_usd=estimated_cost_usd,
+            status=status,
+            prediction_id=prediction_id,
+            created_at=created_at,
+            note=note,
+        )
+        return self._transaction(lambda db: _insert(db, values))
+
+    def claim(
+        self,
+        *,
+        model: str,
+        api_root: str,
+        params: dict[str, Any],
+        params_hash: str,
+        prompt: object = "",
+        estimated_cost_usd: float | None = None,
+        since: float | None,
+        skip: Collection[int] = (),
+    ) -> Claim:
+        """The duplicate check and the row of the request about to be sent, as one
+        transaction across every process sharing the file.
+
+        Rows of the identical request (same hash and API root) created since `since`,
+        not failed and not in `skip` (rows the caller has already found not to count),
+        are returned as `earlier` and nothing is written; otherwise a `submitting` row is
+        written and returned as `row`. `since=None` skips the check (the guard is off, or
+        the caller asked to pay again).
+        """
+        values = _row_values(
+            model=model,
+            api_root=api_root,
+            params=params,
+            params_hash=params_hash,
+            prompt=prompt,
+            estimated_cost_usd=estimated_cost_usd,
+        )
+
+        def claim(db: sqlite3.Connection) -> Claim:
+            if since is not None:
+                earlier = [
+                    _record(row)
+                    for row in db.execute(
+                        f"SELECT {_COLUMNS} FROM jobs WHERE params_hash = ? AND api_root = ? "
+                        "AND created_at >= ? AND state != 'failed' "
+                        "ORDER BY created_at DESC, ref DESC",
+                        (params_hash, api_root, since),
+                    ).fetchall()
+                ]
+                earlier = [row for row in earlier if row.ref not in skip]
+                if earlier:
+                    return Claim(None, earlier)
+            return Claim(_insert(db, values), [])
+
+        return self._transaction(claim)
+
+    def attach(self, ref: int, prediction: Prediction, *, note: str | None = None) -> None:
+        """Row `ref` became prediction `prediction.id` (the POST answered, or history found it).
+
+        If another row already holds that id (another process recorded it first), the
+        two are merged: row `ref` is removed and the other row updated.
+        """
+
+        def attach(db: sqlite3.Connection) -> None:
+            row_ref = ref
+            other = db.execute(
+                "SELECT ref FROM jobs WHERE prediction_id = ? AND ref != ?",
+                (prediction.id, row_ref),
+            ).fetchone()
+            if other is not None:
+                db.execute("DELETE FROM jobs WHERE ref = ?", (row_ref,))
+                row_ref = int(other["ref"])
+            hours = prediction.expire_hours
+            db.execute(
+                "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note), "
+                "request_id = COALESCE(?, request_id), "
+                "expires_at = COALESCE(created_at + ?, expires_at) WHERE ref = ?",
+                (
+                    clean_text(prediction.id),
+                    _text(note),
+                    _text(prediction.request_id),
+                    hours * 3600 if hours is not None else None,
+                    row_ref,
+                ),
+            )
+            _apply_status(db, "ref", row_ref, prediction)
+
+        self._transaction(attach)
+
+    def mark_unknown(self, ref: int, note: str) -> None:
+        """The request of row `ref` may have created a job, but no id came back."""
+        self._write(
+            "UPDATE jobs SET status = 'unknown', state = 'unknown', note = ?, updated_at = ? "
+            "WHERE ref = ? AND prediction_id IS NULL",
+            (clean_text(note), time.time(), ref),
+        )
+
+    def discard(self, ref: int) -> None:
+        """Forget row `ref`: its request was refused or never left this machine."""
+        self._write("DELETE FROM jobs WHERE ref = ? AND prediction_id IS NULL", (ref,))
+
+    def update(self, prediction: Prediction) -> bool:
+        """Record an observed status of a known job; False when the id is not in the ledger.
+
+        A job already `completed` or `failed` keeps that state (and its outputs or error):
+        an older answer arriving late changes nothing.
+        """
+        return self._transaction(
+            lambda db: _apply_status(db, "prediction_id", prediction.id, prediction)
+        )
+
+    def remember(
+        self,
+        prediction: Prediction,
+        *,
+        api_root: str,
+        model: str | None = None,
+        created_at: float | None = None,
+    ) -> JobRecord | None:
+        """Update the row of `prediction`, or add one for a job this ledger never saw
+        (a job submitted elsewhere and checked here)."""
+        if self.update(prediction):
+            return self.get(prediction.id)
+        try:
+            self.add(
+                model=prediction.model or model or "unknown",
+                api_root=api_root,
+                params={},
+                params_hash="",
+                status=prediction.status,
+                prediction_id=prediction.id,
+                created_at=created_at,
+                note="first seen by atlas_check_status",
+            )
+        except LedgerError:
+            if self.get(prediction.id) is None:  # not a race with another writer: real
+                raise
+        self.update(prediction)
+        return self.get(prediction.id)
+
+    def set_local_path(self, prediction_id: str, local_path: str | os.PathLike[str]) -> bool:
+        """Note where the job's output was saved; False when the id is not in the ledger."""
+        cursor = self._write(
+            "UPDATE jobs SET local_path = ?, updated_at = ? WHERE prediction_id = ?",
+            (clean_text(os.fspath(local_path)), time.time(), prediction_id),
+        )
+        return cursor.rowcount > 0
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, prediction_id: str) -> JobRecord | None:
+        return self._one(f"SELECT {_COLUMNS} FROM jobs WHERE prediction_id = ?", (prediction_id,))
+
+    def get_ref(self, ref: int) -> JobRecord | None:
+        return self._one(f"SELECT {_COLUMNS} FROM jobs WHERE ref = ?", (ref,))
+
+    def recent(
+        self, limit: int = 20, *, state: RecordState | Sequence[RecordState] | None = None
+    ) -> list[JobRecord]:
+        """The newest rows first, optionally only those in `state` (one or several)."""
+        states = [state] if isinstance(state, str) else list(state or [])
+        where = f"WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        return self._read(
+            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, ref DESC LIMIT ?",
+            (*states, max(0, limit)),
+        )
+
+    def count(self) -> int:
+        with self._lock:
+            try:
+                return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise LedgerError(f"{self._path}: {exc}") from None
+
+    def same_request(self, params_hash: str, api_root: str, since: float) -> list[JobRecord]:
+        """Rows of the identical request (same hash, same API root) created since `since`,
+        newest first."""
+        return self._read(
+            f"SELECT {_COLUMNS} FROM jobs WHERE params_hash = ? AND api_root = ? "
+            "AND created_at >= ? ORDER BY created_at DESC, ref DESC",
+            (params_hash, api_root, since),
+        )
+
+    def known_ids(self, prediction_ids: Sequence[str]) -> set[str]:
+        """Which of these prediction ids the ledger already holds."""
+        if not prediction_ids:
+            return set()
+        marks = ", ".join("?" * len(prediction_ids))
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM jobs WHERE prediction_id IN ({marks})", tuple(prediction_ids)
+        )
+        return {row.prediction_id for row in rows if row.prediction_id}

@@ -1,0 +1,1 @@
+"""MCP only: the server, its tools, results, transports (stdio, HTTP)."""

@@ -1,0 +1,247 @@
+"""What the connected client tells: its roots, its progress token."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+
+from atlas_mcp_py.atlas.client import UploadProgressFn
+from atlas_mcp_py.config import Settings
+from atlas_mcp_py.errors import FileRefused
+from atlas_mcp_py.files.roots import AllowedRoots, frame_source, too_broad
+from atlas_mcp_py.files.saves import (
+    SavePlan,
+    plan_save,
+)
+from atlas_mcp_py.files.uploads import UploadSource, prepare_upload
+from atlas_mcp_py.server.protocol import report_progress
+from atlas_mcp_py.server.state import AppState
+
+__all__ = [
+    "human_size",
+    "local_frames",
+    "open_sources",
+    "plan_destination",
+    "request_roots",
+    "roots_from_uris",
+    "upload_progress",
+]
+
+logger = logging.getLogger(__name__)
+
+ROOTS_TIMEOUT_SECONDS = 5.0
+
+
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+_CACHE_KEY = "atlas_mcp_py.client_roots"
+
+
+def roots_from_uris(uris: list[str]) -> AllowedRoots | None:
+    """Allowed roots from a client's `file://` root URIs, or None when none is usable.
+
+    Other schemes are ignored; a filesystem root or the home directory (or above it) is
+    refused with a warning on stderr: a client root never opens the whole disk or home.
+    """
+    paths: list[Path] = []
+    for uri in uris:
+        parts = urllib.parse.urlsplit(uri)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            continue
+        path = urllib.request.url2pathname(parts.path)
+        if path and "\x00" not in path:
+            paths.append(Path(path))
+    offered = AllowedRoots.from_paths(paths, "client roots")
+    usable: list[Path] = []
+    for root in offered.roots:
+        reason = too_broad(root)
+        if reason is None:
+            usable.append(root)
+        else:
+            logger.warning(
+                "ignoring the client root %s: it is %s, which is never an allowed root; "
+                "open a project folder in the client or set ATLAS_MCP_ROOTS",
+                root,
+                reason,
+            )
+    return AllowedRoots(tuple(usable), "client roots") if usable else None
+
+
+def _connection_state(ctx: Context[Any]) -> dict[str, Any] | None:
+    """The connection's scratch dict: client roots are asked once per connection.
+
+    The SDK keeps it on the connection, which the per-request session does not expose
+    publicly; without it the roots are asked on every call (still correct).
+    """
+    connection = getattr(ctx.request_context.session, "_connection", None)
+    state = getattr(connection, "state", None)
+    return state if isinstance(state, dict) else None
+
+
+async def _ask_client(ctx: Context[Any]) -> AllowedRoots | None:
+    request = ctx.request_context
+    if request.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return None
+    capabilities = request.session.client_capabilities
+    if capabilities is None or capabilities.roots is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            # roots/list is deprecated from 2026-07-28; on this 2025-era connection it is
+            # the only way to learn the client's workspace.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            pending = request.session.list_roots()
+        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+            answer = await pending
+    except (MCPError, TimeoutError, ValidationError) as exc:
+        logger.info("the client's roots are unavailable (%s); using the fallback", exc)
+        return None
+    roots = roots_from_uris([str(root.uri) for root in answer.roots])
+    if roots is None:
+        logger.info("the client offered no usable file:// root; using the fallback")
+    return roots
+
+
+async def request_roots(
+    ctx: Context[Any], settings: Settings, fallback: AllowedRoots
+) -> AllowedRoots:
+    """The roots for this request (see the module docstring); `fallback` is what
+    `server.default_roots` decided at start, and says what client roots may do to it."""
+    if fallback.client_roots == "ignore":
+        return fallback
+    state = _connection_state(ctx)
+    if state is not None and _CACHE_KEY in state:
+        cached: AllowedRoots = state[_CACHE_KEY]
+        return cached
+    roots = _with_client_roots(fallback, await _ask_client(ctx))
+    if state is not None:
+        state[_CACHE_KEY] = roots
+    return roots
+
+
+def _with_client_roots(fallback: AllowedRoots, offered: AllowedRoots | None) -> AllowedRoots:
+    if offered is None:
+        return fallback
+    if fallback.client_roots == "replace":
+        return offered
+    narrowed = fallback.narrowed_to(offered)
+    if narrowed.roots:
+        return narrowed
+    logger.warning(
+        "no client root (%s) overlaps ATLAS_MCP_ROOTS (%s); using ATLAS_MCP_ROOTS",
+        offered.describe(),
+        fallback.describe(),
+    )
+    return fallback
+
+
+def human_size(size: int) -> str:
+    """1.2 GB, 3.4 MB, 56 kB or 789 bytes (never "0.0 MB" for a small file)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes"
+
+
+def upload_progress(ctx: Context[Any], filename: str) -> UploadProgressFn:
+    """Progress notifications for an upload: bytes sent of the total, at most twice a
+    second, and always the last one (a no-op when the caller sent no progress token)."""
+    last = -float("inf")
+
+    async def report(sent: int, size: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if sent < size and now - last < PROGRESS_INTERVAL_SECONDS:
+            return
+        last = now
+        percent = sent * 100 // size if size else 100
+        message = f"Uploading {filename}: {percent}% of {human_size(size)}"
+        await report_progress(ctx, sent, size, message)
+
+    return report
+
+
+def local_frames(frames: dict[str, str]) -> dict[str, str]:
+    """The frame arguments that are local paths; any non-http(s) URL is a tool error."""
+    local: dict[str, str] = {}
+    for name, value in frames.items():
+        try:
+            if frame_source(value) == "path":
+                local[name] = value
+        except ValueError as exc:
+            raise ToolError(f"`{name}`: {exc}. Nothing was sent.") from None
+    return local
+
+
+async def open_sources(
+    ctx: Context[Any], settings: Settings, fallback: AllowedRoots, paths: dict[str, str]
+) -> list[UploadSource]:
+    """Every check on every local path before any is sent; a refusal is a tool error
+    (and closes what was already opened)."""
+    roots = await request_roots(ctx, settings, fallback)
+    sources: list[UploadSource] = []
+    try:
+        for name, raw in paths.items():
+            try:
+                sources.append(prepare_upload(roots, raw, max_bytes=settings.max_upload_bytes))
+            except FileRefused as exc:
+                what = f"`{name}` " if name != "path" else ""
+                raise ToolError(
+                    f"Refused to upload {what}{raw!r}: {exc}. Nothing was sent."
+                ) from None
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return sources
+
+
+async def plan_destination(
+    ctx: Context[Any],
+    settings: Settings,
+    fallback: AllowedRoots,
+    save_to: str | None,
+    overwrite: bool,
+) -> SavePlan | None:
+    """The checked `save_to` (None when not asked); a refusal is a tool error."""
+    if save_to is None:
+        return None
+    roots = await request_roots(ctx, settings, fallback)
+    try:
+        return plan_save(roots, save_to, overwrite=overwrite)
+    except FileRefused as exc:
+        raise ToolError(f"Refused save_to {save_to!r}: {exc}. Nothing was sent.") from None
+
+
+def has_progress_token(ctx: Context[AppState]) -> bool:
+    """Did the caller ask for progress notifications (send a progressToken)?"""
+    meta = ctx.request_context.meta
+    if isinstance(meta, Mapping) and any(
+        meta.get(k) is not None for k in ("progressToken", "progress_token")
+    ):
+        return True
+    # No public API tells this on every path: the JSON-RPC dispatch context holds the
+    # token, the in-process direct one the caller's callback, possibly wrapped (`_inner`).
+    outbound = getattr(ctx.request_context.session, "_request_outbound", None)
+    for _ in range(4):
+        if outbound is None:
+            break
+        for attr in ("_progress_token", "_on_progress"):
+            if getattr(outbound, attr, None) is not None:
+                return True
+        outbound = getattr(outbound, "_inner", None)
+    return False

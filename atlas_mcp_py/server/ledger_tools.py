@@ -1,0 +1,215 @@
+"""atlas_list_jobs and the atlas://jobs/{id} resource: the ledger, read."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol, cast
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from atlas_mcp_py.atlas.outputs import is_inline_marker, kind_of_outputs
+from atlas_mcp_py.jobs.book import JobBook
+from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
+from atlas_mcp_py.jobs.submit import Submitter
+
+__all__ = [
+    "JobList",
+    "JobSummary",
+    "expired",
+    "expiry_note",
+    "register_job_tools",
+]
+
+
+class HasJobs(Protocol):
+    """What these helpers need from the server's lifespan state."""
+
+    book: JobBook
+    submitter: Submitter
+
+
+def _app(ctx: Context[Any, Any]) -> HasJobs:
+    return cast(HasJobs, ctx.request_context.lifespan_context)
+
+
+# -- atlas_list_jobs and the job resource -------------------------------------------------
+
+
+class JobSummary(BaseModel):
+    """One recorded job as `atlas_list_jobs` shows it."""
+
+    prediction_id: str | None
+    status: str
+    model: str
+    created: str | None
+    prompt: str
+    cost_usd: float | None = None
+    video_url: str | None = None
+    image_url: str | None = None
+    """An image job's URL (its `video_url` stays empty)."""
+    local_path: str | None = None
+    expires: str | None = None
+    """When Atlas stops serving the video (`expired: ...` once it has)."""
+    error: str | None = None
+    """The failure, or why the outcome is unknown."""
+
+
+class JobList(BaseModel):
+    """The output of `atlas_list_jobs`. Each job is a `JobSummary` (declared as a plain
+    object: tools/list is read in every conversation, and the text carries the fields)."""
+
+    jobs: list[dict[str, Any]]
+    ledger: str
+
+
+def _iso(unix: float | None) -> str | None:
+    if unix is None:
+        return None
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def shown_state(record: JobRecord, now: float | None = None) -> str:
+    """The state to show: a `submitting` row of a process that died is `unknown`."""
+    now = time.time() if now is None else now
+    if record.state == "submitting" and now - record.updated_at > STALE_SUBMITTING_SECONDS:
+        return "unknown"
+    return record.state
+
+
+def summarise_job(record: JobRecord) -> JobSummary:
+    state = shown_state(record)
+    error = None
+    if state == "failed":
+        error = record.error
+    elif state == "unknown":
+        error = record.note or "the request may have created a job, but no id came back"
+    return JobSummary(
+        prediction_id=record.prediction_id,
+        status=state,
+        model=record.model,
+        created=_iso(record.created_at),
+        prompt=record.prompt,
+        cost_usd=record.estimated_cost_usd,
+        **output_urls(record),
+        local_path=record.local_path,
+        expires=_expires_text(record),
+        error=error,
+    )
+
+
+def output_urls(record: JobRecord) -> dict[str, str | None]:
+    """`video_url`, or `image_url` for an image job, of a completed job (an inline image,
+    which the ledger does not keep, has none: its file is `local_path`)."""
+    url = record.video_url
+    if url is not None and is_inline_marker(url):
+        url = None
+    if kind_of_outputs(record.outputs) == "image":
+        return {"video_url": None, "image_url": url}
+    return {"video_url": url, "image_url": None}
+
+
+def expired(record: JobRecord, now: float | None = None) -> bool:
+    """Has Atlas stopped serving this job's outputs?"""
+    now = time.time() if now is None else now
+    return record.expires_at is not None and now >= record.expires_at
+
+
+def _expires_text(record: JobRecord) -> str | None:
+    if record.state != "completed" or record.expires_at is None:
+        return None
+    when = _iso(record.expires_at)
+    return f"expired: {when}" if expired(record) else when
+
+
+def expiry_note(record: JobRecord, *, saved: bool, now: float | None = None) -> str | None:
+    """What a result says about a completed job's video URL expiring."""
+    if record.state != "completed" or record.expires_at is None or not record.outputs:
+        return None
+    when = datetime.fromtimestamp(record.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    what = "image" if kind_of_outputs(record.outputs) == "image" else "video"
+    if expired(record, now):
+        where = f" The copy saved at {record.local_path} is yours." if record.local_path else ""
+        return (
+            f"The {what} URL expired on {when} (Atlas keeps outputs for a limited time): it "
+            f"can no longer be downloaded.{where}"
+        )
+    if saved or record.local_path:
+        return None
+    return f"The {what} URL expires on {when}: pass save_to to keep a copy before then."
+
+
+def job_document(record: JobRecord) -> dict[str, Any]:
+    """The JSON of `atlas://jobs/{prediction_id}`."""
+    data = record.model_dump(mode="json", exclude={"ref", "pid"})
+    data["state"] = shown_state(record)
+    data["created_at"] = _iso(record.created_at)
+    data["updated_at"] = _iso(record.updated_at)
+    data["completed_at"] = _iso(record.completed_at)
+    data["expires_at"] = _iso(record.expires_at)
+    data.update({k: v for k, v in output_urls(record).items() if v is not None})
+    data.setdefault("video_url", None)
+    return data
+
+
+_FILTERS: dict[str, tuple[RecordState, ...]] = {
+    "processing": ("processing",),
+    "completed": ("completed",),
+    "failed": ("failed",),
+    "unknown": ("unknown", "submitting"),
+}
+
+
+def register_job_tools(mcp: MCPServer[Any]) -> None:
+    """Add `atlas_list_jobs` and the `atlas://jobs/{prediction_id}` resource."""
+
+    @mcp.tool(
+        title="Recorded Atlas jobs",
+        annotations=ToolAnnotations(
+            read_only_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    async def atlas_list_jobs(
+        ctx: Context[Any, Any],
+        status: Annotated[
+            Literal["processing", "completed", "failed", "unknown"] | None,
+            Field(description="only this state"),
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="most returned")] = 20,
+    ) -> JobList:
+        """Paid jobs recorded here, newest first, kept across restarts (lost ids too);
+        atlas_check_status finishes one."""
+        book = _app(ctx).book
+        if book.ledger is None:
+            raise ToolError(book.warning or "The job ledger is unavailable.")
+        states = _FILTERS[status] if status is not None else None
+        records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
+        if records is None:
+            raise ToolError(f"The job ledger at {book.path} could not be read; see the logs.")
+        jobs = [
+            {"prediction_id": r.prediction_id, **summarise_job(r).model_dump(exclude_none=True)}
+            for r in records
+        ]
+        return JobList(jobs=jobs, ledger=str(book.path))
+
+    @mcp.resource(
+        "atlas://jobs/{prediction_id}",
+        name="job",
+        title="A recorded Atlas job",
+        description="The ledger's record of one job (JSON).",
+        mime_type="application/json",
+    )
+    async def job_resource(prediction_id: str, ctx: Context[Any, Any]) -> dict[str, Any]:
+        book = _app(ctx).book
+        if book.ledger is None:
+            raise ResourceNotFoundError(book.warning or "The job ledger is unavailable.")
+        record = await book.get(prediction_id)
+        if record is None:
+            raise ResourceNotFoundError(
+                f"No job {prediction_id!r} in the ledger at {book.path}; atlas_list_jobs "
+                "lists the recorded ones with their prediction_id."
+            )
+        return job_document(record)
