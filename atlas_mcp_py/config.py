@@ -8,11 +8,11 @@ how to set it, at the moment a call needs it.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -112,17 +112,13 @@ API_KEY_HELP = (
 )
 
 
-def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The platform's per-user state directory for this program."""
-    env = os.environ if env is None else env
-    home = Path(env.get("HOME") or Path.home())
-    if sys.platform == "win32":
-        base = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state")
-    return base / "atlas-mcp-py"
+def default_state_dir() -> Path:
+    """The per-user state directory (platformdirs.user_state_dir, created by no one here):
+    $XDG_STATE_HOME or ~/.local/state on Linux, ~/Library/Application Support on macOS,
+    the Local AppData folder on Windows; each + /atlas-mcp-py (`appauthor=False`: no vendor
+    level), the same directories this package used before platformdirs, so existing
+    ledgers are found."""
+    return Path(platformdirs.user_state_dir("atlas-mcp-py", appauthor=False))
 
 
 class Settings(BaseModel):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from atlas_mcp_py.config import DEFAULT_BASE_URL, DEFAULT_MAX_WAIT_SECONDS, Settings
+from atlas_mcp_py.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_WAIT_SECONDS,
+    Settings,
+    default_state_dir,
+)
 from atlas_mcp_py.errors import ConfigError
 
 KEY = "sk-atlas-TESTKEY-0123456789abcdef"
@@ -111,3 +117,15 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
         settings.max_retries = 9  # type: ignore[misc]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the Linux (XDG) locations")
+def test_state_dir_on_linux_is_where_earlier_versions_kept_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `default_state_dir` as imported at collection, before conftest points it at tmp_path
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    assert default_state_dir() == tmp_path / "home" / ".local" / "state" / "atlas-mcp-py"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_state_dir() == tmp_path / "xdg" / "atlas-mcp-py"
