@@ -1,34 +1,51 @@
-"""The exception tree of atlas-mcp-py.
+"""The exception tree of atlas-mcp-py: every error the package raises on purpose.
 
 ```
-AtlasError
-├── ConfigError                 missing/bad settings
-├── APIConnectionError          never reached the server (safe to retry anything)
-│   └── APITimeoutError
-├── OutcomeUnknownError         a billed POST may have reached the server; no answer came back
-├── UploadSourceError           the local file changed size while it was being uploaded
-├── APIResponseError            2xx body we could not understand
-└── APIStatusError(status, message, request_id)
-    ├── AuthenticationError 401/403
-    │   └── WrongBaseURLError   a 401 that only a wrong ATLASCLOUD_BASE_URL explains
-    ├── InsufficientBalanceError 402
-    ├── BadRequestError 400/422
-    ├── NotFoundError 404
-    │   └── ModelUnavailableError   404 on generate: the account cannot use the model
-    ├── PayloadTooLargeError 413
-    ├── RateLimitError 429 (.retry_after)
-    └── ServerError 5xx
+AtlasMCPError                      every error this package raises on purpose
+├── AtlasError                     talking to Atlas, or a setting it needs
+│   ├── ConfigError                missing/bad settings
+│   ├── APIConnectionError         never reached the server (safe to retry anything)
+│   │   └── APITimeoutError
+│   ├── OutcomeUnknownError        a billed POST may have reached the server; no answer came back
+│   ├── UploadSourceError          the local file changed size while it was being uploaded
+│   ├── APIResponseError           2xx body we could not understand
+│   └── APIStatusError(status, message, request_id)
+│       ├── AuthenticationError 401/403
+│       │   └── WrongBaseURLError  a 401 that only a wrong ATLASCLOUD_BASE_URL explains
+│       ├── InsufficientBalanceError 402
+│       ├── BadRequestError 400/422
+│       ├── NotFoundError 404
+│       │   └── ModelUnavailableError  404 on generate: the account cannot use the model
+│       ├── PayloadTooLargeError 413
+│       ├── RateLimitError 429 (.retry_after)
+│       └── ServerError 5xx
+├── Refused                        the call cannot go ahead as asked; nothing sent
+├── ArgumentError (+ValueError)    the model's schema rejects the arguments
+├── ArgumentLimit (+ValueError)    a tool argument over any size a real call has
+├── FileRefused                    a path the server will not read or write
+├── MediaMismatch (+ValueError)    a file's bytes are not what its name says
+├── InlineDataError (+ValueError)  a data: output that cannot be decoded
+├── DownloadFailed                 a result URL could not be saved
+├── SchemaUnreadable (+ValueError) a model's OpenAPI input schema cannot be read
+├── LedgerError                    the SQLite job ledger cannot be used
+├── LostSubmission                 a generate POST's answer lost, and history does not show it
+├── Retryable                      internal: this attempt may be retried; never escapes AtlasClient
+└── DemoError                      the demo cannot run as asked
 ```
+
+The non-API errors are not under `AtlasError` on purpose: `except AtlasError` means "Atlas
+said no / could not be reached" (and is explained with Atlas's message); the others carry
+their own message, which says what to do. Those that were `ValueError`s stay ones too.
 
 A failed prediction is data (`status: failed`), not an exception. Messages never carry
 the API key: they are built from status codes and the server's own message only, with
 the key blanked out of the latter. They carry Atlas's request id (`X-Request-ID`), which
 Atlas support asks for.
 
-Two questions every error answers apart, as attributes: `billed` (may a paid job exist
-because of the failed request?) and `retry_safe` (can calling again pay twice?). A lost
-answer to a generate POST is billed and not safe to retry; a lost answer to an upload is
-neither billed nor unsafe: uploads are free and create no job.
+Two questions every `AtlasError` answers apart, as attributes: `billed` (may a paid job
+exist because of the failed request?) and `retry_safe` (can calling again pay twice?). A
+lost answer to a generate POST is billed and not safe to retry; a lost answer to an upload
+is neither billed nor unsafe: uploads are free and create no job.
 """
 
 from __future__ import annotations
@@ -42,6 +59,7 @@ __all__ = [
     "ArgumentError",
     "ArgumentLimit",
     "AtlasError",
+    "AtlasMCPError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",
@@ -69,8 +87,12 @@ __all__ = [
 ]
 
 
-class AtlasError(Exception):
-    """Base class of every error this package raises on purpose."""
+class AtlasMCPError(Exception):
+    """Root of every error this package raises on purpose (the tree is in the module docstring)."""
+
+
+class AtlasError(AtlasMCPError):
+    """Talking to Atlas went wrong, or a setting it needs is missing (the API errors' base)."""
 
     billed: bool = False
     """A paid job may exist because of the request that failed."""
@@ -180,6 +202,87 @@ class ServerError(APIStatusError):
     """5xx: a fault on Atlas's side."""
 
 
+class Refused(AtlasMCPError):
+    """The call cannot go ahead as asked; nothing was sent. The message says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+MAX_LISTED = 40
+
+
+class ArgumentError(AtlasMCPError, ValueError):
+    """Arguments the model's schema rejects; `problems` has one line per parameter."""
+
+    def __init__(self, model: str, problems: list[str], accepted: list[str]) -> None:
+        self.model = model
+        self.problems = problems
+        self.accepted = accepted
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        listed = ", ".join(self.accepted[:MAX_LISTED])
+        if len(self.accepted) > MAX_LISTED:
+            listed += ", …"
+        head = "; ".join(self.problems)
+        return (
+            f"Invalid arguments for {self.model}: {head}. Accepted parameters: {listed}. "
+            "Nothing was sent."
+        )
+
+
+class ArgumentLimit(AtlasMCPError, ValueError):
+    """A tool argument is out of any sensible shape; the message says what to pass."""
+
+
+class FileRefused(AtlasMCPError):
+    """A path or file the server will not read or write; the message says why."""
+
+
+class MediaMismatch(AtlasMCPError, ValueError):
+    """The content is not media Atlas consumes, or its extension names another format."""
+
+
+class InlineDataError(AtlasMCPError, ValueError):
+    """An inline output that is not a decodable image; the message says why."""
+
+
+class DownloadFailed(AtlasMCPError):
+    """The video could not be fetched or is not a video; the message says why."""
+
+
+class SchemaUnreadable(AtlasMCPError, ValueError):
+    """The document holds no input schema this module can read; the message says why."""
+
+
+class LedgerError(AtlasMCPError):
+    """The ledger file cannot be opened, read or written; the message says why."""
+
+
+class LostSubmission(AtlasMCPError):
+    """The POST may have created a job but no id came back and history does not show it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Retryable(AtlasMCPError):
+    """This attempt failed in a way the policy may retry; `error` is what to raise if not."""
+
+    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class DemoError(AtlasMCPError):
+    """A problem with the demo's options, found before anything starts."""
+
+
 def _id_text(request_id: str | None) -> str:
     return f" (Atlas request id {request_id})" if request_id else ""
 
@@ -216,84 +319,3 @@ def is_broken_pipe(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(is_broken_pipe(inner) for inner in exc.exceptions)
     return isinstance(exc, BrokenPipeError)
-
-
-class DemoError(Exception):
-    """A problem with the demo's options, found before anything starts."""
-
-
-class DownloadFailed(Exception):
-    """The video could not be fetched or is not a video; the message says why."""
-
-
-class FileRefused(Exception):
-    """A path or file the server will not read or write; the message says why."""
-
-
-class InlineDataError(ValueError):
-    """An inline output that is not a decodable image; the message says why."""
-
-
-class LedgerError(Exception):
-    """The ledger file cannot be opened, read or written; the message says why."""
-
-
-class ArgumentLimit(ValueError):
-    """A tool argument is out of any sensible shape; the message says what to pass."""
-
-
-class MediaMismatch(ValueError):
-    """The content is not media Atlas consumes, or its extension names another format."""
-
-
-class Refused(Exception):
-    """The call cannot go ahead as asked; nothing was sent. The message says what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Retryable(Exception):
-    """This attempt failed in a way the policy may retry; `error` is what to raise if not."""
-
-    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-class SchemaUnreadable(ValueError):
-    """The document holds no input schema this module can read; the message says why."""
-
-
-class LostSubmission(Exception):
-    """The POST may have created a job but no id came back and history does not show it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-MAX_LISTED = 40
-
-
-class ArgumentError(ValueError):
-    """Arguments the model's schema rejects; `problems` has one line per parameter."""
-
-    def __init__(self, model: str, problems: list[str], accepted: list[str]) -> None:
-        self.model = model
-        self.problems = problems
-        self.accepted = accepted
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        listed = ", ".join(self.accepted[:MAX_LISTED])
-        if len(self.accepted) > MAX_LISTED:
-            listed += ", …"
-        head = "; ".join(self.problems)
-        return (
-            f"Invalid arguments for {self.model}: {head}. Accepted parameters: {listed}. "
-            "Nothing was sent."
-        )
