@@ -356,7 +356,7 @@ class Ledger:
             except sqlite3.Error as exc:
                 raise LedgerError(f"{self._path}: {exc}") from None
 
-    def same_request(self, params_hash: str, api_root: str, since: float) -> list[JobRecord]:
+    def recent_twins(self, params_hash: str, api_root: str, since: float) -> list[JobRecord]:
         """Rows of the identical request (same hash, same API root) created since `since`,
         newest first."""
         return self._read(

@@ -55,11 +55,8 @@ from atlas_mcp_py.errors import (
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.pacing import InFlightLimit, QueueFn
 from atlas_mcp_py.jobs.plan import (
-    GenerateArgs,
     Plan,
     canonical,
-    cost_summary,
-    make_plan,
 )
 from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord
 
@@ -165,23 +162,6 @@ class Submitter:
         self._wall = wall
         self._locks = _Locks()
 
-    # -- planning ----------------------------------------------------------------------
-
-    async def plan(self, args: GenerateArgs) -> Plan:
-        """Resolve, validate and price a request (`planning.make_plan`). Raises `Refused`
-        or `AtlasError`."""
-        return await make_plan(self.client, args, self.settings)
-
-    def cost_summary(self, plan: Plan) -> str | None:
-        """The estimate and the limit, when the job needs the person's confirmation
-        (`planning.cost_summary`)."""
-        return cost_summary(self.settings, plan)
-
-    @staticmethod
-    def canonical(plan: Plan, digests: Mapping[str, str]) -> tuple[dict[str, Any], str]:
-        """The request's canonical parameters and their hash (`planning.canonical`)."""
-        return canonical(plan, digests)
-
     # -- submitting --------------------------------------------------------------------
 
     @asynccontextmanager
@@ -208,7 +188,7 @@ class Submitter:
         if not self.book.available:
             raise Refused(self._unrecordable(self.book.problem or "unavailable"))
         notes = list(plan.notes)
-        _, params_hash = self.canonical(plan, digests or {})
+        _, params_hash = canonical(plan, digests or {})
         joined = self._clock()
         release: Callable[[], None] | None = None
         prediction: Prediction | None = None
@@ -410,7 +390,7 @@ class Submitter:
         since = self._wall() - window
         api_root = self.settings.base_url
         rows = await self.book.run(
-            notes, lambda ledger: ledger.same_request(params_hash, api_root, since)
+            notes, lambda ledger: ledger.recent_twins(params_hash, api_root, since)
         )
         for found in rows or []:
             if found.ref in skip:

@@ -1,13 +1,15 @@
-"""Tool arguments: size limits and plain-words refusals of rejected ones."""
+"""Tool arguments: the annotated types several tools share, size limits, and plain-words
+refusals of rejected ones."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 from atlas_mcp_py.atlas.inputs import is_local
 from atlas_mcp_py.errors import (
@@ -197,3 +199,37 @@ def within_limits(
                 check_path(name, value)
     except ArgumentLimit as exc:
         raise ToolError(str(exc)) from None
+
+
+# -- arguments several tools take, defined once ------------------------------------------
+
+PARAMS_HINT: dict[str, Any] = {
+    "properties": {
+        "seed": {"type": "integer"},
+        "negative_prompt": {"type": "string"},
+        "aspect_ratio": {"type": "string"},
+    }
+}
+"""The commonest model parameters beyond the named arguments (any other is accepted):
+an object argument with no `properties` is refused by Gemini's function calling."""
+
+# Arguments both generate tools take, defined once.
+Params = Annotated[
+    dict[str, Any] | None,
+    Field(description="other model parameters", json_schema_extra=PARAMS_HINT),
+]
+
+
+MaxWait = Annotated[float | None, Field(ge=0, description="cap on this call's wait")]
+
+
+DryRun = Annotated[bool, Field(description="show the request and cost; send nothing")]
+
+
+Overwrite = Annotated[bool, Field(description="save_to may replace a file")]
+
+
+AllowDuplicate = Annotated[bool, Field(description="pay again for a recent twin")]
+
+
+ConfirmCost = Annotated[bool, Field(description="person approved the cost")]

@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.errors import AtlasError, Refused
-from atlas_mcp_py.jobs.plan import GenerateArgs
-from atlas_mcp_py.server.ledger_tools import _app
+from atlas_mcp_py.jobs.plan import GenerateArgs, cost_summary, make_plan
+from atlas_mcp_py.server.state import state
 
 __all__ = [
     "CostApproval",
@@ -98,14 +98,14 @@ async def ask_image_cost(
 async def _ask_plan_cost(
     ctx: Context[Any, Any], args: GenerateArgs
 ) -> Elicit[CostApproval] | CostCheck:
-    submitter = _app(ctx).submitter
+    submitter = state(ctx).submitter
     if submitter.settings.confirm_above_usd is None:
         return CostCheck()
     try:
-        plan = await submitter.plan(args)
+        plan = await make_plan(submitter.client, args, submitter.settings)
     except (Refused, AtlasError):
         return CostCheck()  # the tool body plans again and reports the problem
-    cost = submitter.cost_summary(plan)
+    cost = cost_summary(submitter.settings, plan)
     if cost is None:
         return CostCheck()
     if not _can_elicit(ctx):

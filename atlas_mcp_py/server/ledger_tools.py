@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol, cast
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
@@ -12,28 +12,18 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from atlas_mcp_py.atlas.outputs import is_inline_marker, kind_of_outputs
-from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
-from atlas_mcp_py.jobs.submit import Submitter
+from atlas_mcp_py.server.state import AppState, state
 
 __all__ = [
     "JobList",
     "JobSummary",
+    "atlas_list_jobs",
     "expired",
     "expiry_note",
-    "register_job_tools",
+    "job_resource",
+    "register",
 ]
-
-
-class HasJobs(Protocol):
-    """What these helpers need from the server's lifespan state."""
-
-    book: JobBook
-    submitter: Submitter
-
-
-def _app(ctx: Context[Any, Any]) -> HasJobs:
-    return cast(HasJobs, ctx.request_context.lifespan_context)
 
 
 # -- atlas_list_jobs and the job resource -------------------------------------------------
@@ -163,53 +153,57 @@ _FILTERS: dict[str, tuple[RecordState, ...]] = {
 }
 
 
-def register_job_tools(mcp: MCPServer[Any]) -> None:
-    """Add `atlas_list_jobs` and the `atlas://jobs/{prediction_id}` resource."""
+async def atlas_list_jobs(
+    ctx: Context[AppState],
+    status: Annotated[
+        Literal["processing", "completed", "failed", "unknown"] | None,
+        Field(description="only this state"),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="most returned")] = 20,
+) -> JobList:
+    """Paid jobs recorded here, newest first, kept across restarts (lost ids too);
+    atlas_check_status finishes one."""
+    book = state(ctx).book
+    if book.ledger is None:
+        raise ToolError(book.warning or "The job ledger is unavailable.")
+    states = _FILTERS[status] if status is not None else None
+    records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
+    if records is None:
+        raise ToolError(f"The job ledger at {book.path} could not be read; see the logs.")
+    jobs = [
+        {"prediction_id": r.prediction_id, **summarise_job(r).model_dump(exclude_none=True)}
+        for r in records
+    ]
+    return JobList(jobs=jobs, ledger=str(book.path))
 
-    @mcp.tool(
+
+async def job_resource(prediction_id: str, ctx: Context[AppState]) -> dict[str, Any]:
+    """The ledger's record of one job, as JSON (the atlas://jobs/{prediction_id} resource)."""
+    book = state(ctx).book
+    if book.ledger is None:
+        raise ResourceNotFoundError(book.warning or "The job ledger is unavailable.")
+    record = await book.get(prediction_id)
+    if record is None:
+        raise ResourceNotFoundError(
+            f"No job {prediction_id!r} in the ledger at {book.path}; atlas_list_jobs "
+            "lists the recorded ones with their prediction_id."
+        )
+    return job_document(record)
+
+
+def register(mcp: MCPServer[Any]) -> None:
+    """Add `atlas_list_jobs` and the `atlas://jobs/{prediction_id}` resource."""
+    mcp.add_tool(
+        atlas_list_jobs,
         title="Recorded Atlas jobs",
         annotations=ToolAnnotations(
             read_only_hint=True, idempotent_hint=True, open_world_hint=False
         ),
     )
-    async def atlas_list_jobs(
-        ctx: Context[Any, Any],
-        status: Annotated[
-            Literal["processing", "completed", "failed", "unknown"] | None,
-            Field(description="only this state"),
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="most returned")] = 20,
-    ) -> JobList:
-        """Paid jobs recorded here, newest first, kept across restarts (lost ids too);
-        atlas_check_status finishes one."""
-        book = _app(ctx).book
-        if book.ledger is None:
-            raise ToolError(book.warning or "The job ledger is unavailable.")
-        states = _FILTERS[status] if status is not None else None
-        records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
-        if records is None:
-            raise ToolError(f"The job ledger at {book.path} could not be read; see the logs.")
-        jobs = [
-            {"prediction_id": r.prediction_id, **summarise_job(r).model_dump(exclude_none=True)}
-            for r in records
-        ]
-        return JobList(jobs=jobs, ledger=str(book.path))
-
-    @mcp.resource(
+    mcp.resource(
         "atlas://jobs/{prediction_id}",
         name="job",
         title="A recorded Atlas job",
         description="The ledger's record of one job (JSON).",
         mime_type="application/json",
-    )
-    async def job_resource(prediction_id: str, ctx: Context[Any, Any]) -> dict[str, Any]:
-        book = _app(ctx).book
-        if book.ledger is None:
-            raise ResourceNotFoundError(book.warning or "The job ledger is unavailable.")
-        record = await book.get(prediction_id)
-        if record is None:
-            raise ResourceNotFoundError(
-                f"No job {prediction_id!r} in the ledger at {book.path}; atlas_list_jobs "
-                "lists the recorded ones with their prediction_id."
-            )
-        return job_document(record)
+    )(job_resource)

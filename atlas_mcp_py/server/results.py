@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import (
     CallToolResult,
     ResourceLink,
@@ -23,6 +25,7 @@ from atlas_mcp_py.errors import (
     APIResponseError,
     APIStatusError,
     AtlasError,
+    AtlasMCPError,
     AuthenticationError,
     BadRequestError,
     ConfigError,
@@ -51,7 +54,10 @@ __all__ = [
     "file_link",
     "job_result",
     "job_text",
+    "tool_error",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 DRY_RUN_BODY_CHARS = 2000
@@ -216,6 +222,17 @@ def job_text(result: JobResult) -> str:
     if result.notes:
         text += " " + " ".join(result.notes)
     return text
+
+
+def tool_error(
+    exc: AtlasMCPError | str, *, base_url: str = "", sent: str = "", balance: str | None = None
+) -> ToolError:
+    """The ToolError for `exc`: an AtlasError explained (`explain`, which quotes Atlas's
+    message), any other of ours by its own message, a str as it is."""
+    if isinstance(exc, AtlasError):
+        logger.info("tool error: %s", exc)
+        return ToolError(explain(exc, base_url=base_url, sent=sent, balance=balance))
+    return ToolError(exc if isinstance(exc, str) else str(exc))
 
 
 def explain(

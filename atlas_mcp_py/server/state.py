@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 import anyio
+from mcp.server.mcpserver import Context
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
@@ -18,6 +19,7 @@ from atlas_mcp_py.jobs.submit import Submitter
 
 __all__ = [
     "AppState",
+    "state",
     "wait_budget",
 ]
 
@@ -50,6 +52,11 @@ class AppState:
             done = await self.book.run(None, lambda ledger: ledger.recent(200, state="completed"))
             self.durations.seed(durations_from_ledger(done or [], self.settings.base_url))
         return self.durations.of(model)
+
+
+def state(ctx: Context[AppState]) -> AppState:
+    """This request's AppState (the one the lifespan yielded)."""
+    return ctx.request_context.lifespan_context
 
 
 NO_HTTP_ROOTS = (

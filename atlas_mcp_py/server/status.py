@@ -2,28 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Annotated, Any
 
 import httpx2
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
 
 from atlas_mcp_py.atlas.models import Prediction
-from atlas_mcp_py.atlas.outputs import inline_marker, is_data_url
+from atlas_mcp_py.atlas.outputs import (
+    has_inline,
+    inline_marker,
+    is_data_url,
+    kind_of_outputs,
+    stored_outputs,
+)
 from atlas_mcp_py.errors import (
+    AtlasError,
     DownloadFailed,
     FileRefused,
     InlineDataError,
+    NotFoundError,
 )
 from atlas_mcp_py.files.downloads import save_video
 from atlas_mcp_py.files.media import decode_data_url
-from atlas_mcp_py.files.saves import SavedFile, SavePlan, _numbered, default_stem, save_bytes
+from atlas_mcp_py.files.saves import (
+    SavedFile,
+    SavePlan,
+    _numbered,
+    default_stem,
+    plan_save,
+    save_bytes,
+)
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.records import JobRecord
-from atlas_mcp_py.server.results import JobResult, elapsed_since
+from atlas_mcp_py.jobs.wait import PollSchedule, wait_for_prediction
+from atlas_mcp_py.server.arguments import Overwrite, within_limits
+from atlas_mcp_py.server.client_context import (
+    has_progress_token,
+    plan_destination,
+    request_roots,
+)
+from atlas_mcp_py.server.ledger_tools import expired, expiry_note
+from atlas_mcp_py.server.protocol import report_progress
+from atlas_mcp_py.server.results import (
+    JobResult,
+    elapsed_since,
+    explain,
+    job_result,
+    tool_error,
+    tool_result,
+)
+from atlas_mcp_py.server.state import AppState, state, wait_budget
 
 __all__ = [
+    "atlas_check_status",
     "checked_elapsed",
+    "finish",
+    "inline_destination",
+    "kind_of",
     "record_check",
+    "register",
     "save_job_result",
+    "wait_for_job",
 ]
 
 
@@ -133,3 +175,178 @@ async def record_check(
 
 def checked_elapsed(prediction: Prediction) -> float | None:
     return prediction.predict_time or elapsed_since(prediction.created_at)
+
+
+async def atlas_check_status(
+    ctx: Context[AppState],
+    prediction_id: Annotated[str, Field(min_length=1, description="from generate")],
+    wait: Annotated[bool, Field(description="wait for the end, with progress")] = False,
+    max_wait_seconds: Annotated[float | None, Field(ge=0, description="cap on the wait")] = None,
+    save_to: Annotated[str | None, Field(description="save result here (in roots)")] = None,
+    overwrite: Overwrite = False,
+) -> Annotated[CallToolResult, JobResult]:
+    """Status of a video or image job; its URL once completed. wait=true waits like
+    generate."""
+    app = state(ctx)
+    base_url = app.settings.base_url
+    within_limits(prediction_id=prediction_id, paths={"save_to": save_to})
+    save = await plan_destination(ctx, app.settings, app.roots, save_to, overwrite)
+    try:
+        prediction = await app.client.get_prediction(prediction_id)
+    except NotFoundError as exc:
+        known = await app.book.get(prediction_id)
+        gone = expiry_note(known, saved=False) if known and expired(known) else None
+        if gone is not None:
+            raise tool_error(f"{gone} Atlas no longer knows the job (404).") from None
+        raise tool_error(exc, base_url=base_url) from None
+    except AtlasError as exc:
+        raise tool_error(exc, base_url=base_url) from None
+    notes: list[str] = []
+    prediction, record = await record_check(app.book, prediction, api_root=base_url, notes=notes)
+    model = prediction.model or "unknown"
+    cost = record.estimated_cost_usd if record is not None else None
+    if wait and prediction.state == "processing":
+        return await wait_for_job(
+            app,
+            ctx,
+            prediction,
+            model=model,
+            started_at=None,
+            max_wait_seconds=max_wait_seconds,
+            save=save,
+            notes=notes,
+            cost=cost,
+        )
+    kind = await kind_of(app, model, prediction.outputs)
+    elapsed = checked_elapsed(prediction)
+    result = job_result(prediction, model=model, elapsed=elapsed, kind=kind)
+    result.notes, result.estimated_cost_usd = notes, cost
+    return await finish(app, result, save, ctx)
+
+
+async def wait_for_job(
+    app: AppState,
+    ctx: Context[AppState],
+    prediction: Prediction,
+    *,
+    model: str,
+    started_at: float | None,
+    max_wait_seconds: float | None,
+    origin: float | None = None,
+    save: SavePlan | None = None,
+    notes: list[str] | None = None,
+    cost: float | None = None,
+    kind: str | None = None,
+) -> CallToolResult:
+    """Wait on a running job (progress, ledger updates, shutdown) and finish its result.
+    Over 60 lines: the one wait every tool shares, its hooks and hand-off notes together."""
+    has_progress = has_progress_token(ctx)
+    budget = wait_budget(app.settings, max_wait_seconds, has_progress)
+    if started_at is None:
+        known = elapsed_since(prediction.created_at)
+        started_at = time.monotonic() - (known or 0.0)
+
+    async def progress(value: float, total: float | None, message: str) -> None:
+        await report_progress(ctx, value, total, message)
+
+    async def record(seen: Prediction) -> None:
+        # the ledger needs the end (outputs, error); created -> queued -> processing
+        # would each cost a synced write and change nothing it shows
+        if seen.state != "processing":
+            await app.book.update(seen)
+
+    durations = await app.durations_of(model)
+    outcome = await wait_for_prediction(
+        lambda: app.client.get_prediction(prediction.id),
+        budget=budget,
+        started_at=started_at,
+        schedule=PollSchedule(app.settings.poll_min_seconds, app.settings.poll_max_seconds),
+        heartbeat=app.settings.heartbeat_seconds,
+        on_progress=progress if has_progress else None,
+        estimate=durations.estimate(),
+        initial=prediction,
+        stop=app.stopping,
+        on_update=record,
+        origin=origin,
+        durations=durations,
+    )
+    last = outcome.prediction or prediction
+    notes = list(notes or [])
+    app.book.add_warning(notes)
+    if outcome.stopped:
+        notes.append("The MCP server is shutting down; the job goes on at Atlas.")
+    if outcome.timed_out and outcome.poll_error is not None:
+        notes.append(
+            f"The last status check failed ({explain(outcome.poll_error)}); "
+            "the job itself may be fine."
+        )
+    kind = kind or await kind_of(app, model, last.outputs)
+    result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes, kind=kind)
+    result.estimated_cost_usd = cost
+    return await finish(app, result, save, ctx)
+
+
+async def finish(
+    app: AppState, result: JobResult, save: SavePlan | None, ctx: Context[AppState]
+) -> CallToolResult:
+    """A job's result as the tool returns it: saved where asked (inline images always,
+    never into the context), the ledger's request id and expiry notes added."""
+    record = None
+    if result.status in ("completed", "failed") and result.prediction_id:
+        record = await app.book.get(result.prediction_id)
+    if result.status == "failed" and record is not None and record.request_id:
+        result.notes.append(f"Atlas request id of the submission: {record.request_id}.")
+    if save is None and has_inline(result.outputs):
+        # an image that came back as data: into a file, never into the context
+        save = await inline_destination(app, ctx, result)
+    if save is not None and not (record is not None and expired(record)):
+        limit = app.settings.max_download_bytes
+        await save_job_result(app.client.http, result, save, max_bytes=limit)
+        if result.local_path and result.prediction_id:
+            await app.book.set_local_path(result.prediction_id, result.local_path)
+    if has_inline(result.outputs):  # nowhere to save it: still never hand the data on
+        result.outputs = stored_outputs(result.outputs)
+        result.image_url = None
+    note = expiry_note(record, saved=bool(result.local_path)) if record else None
+    if note is not None:
+        result.notes.append(note)
+    return tool_result(result)
+
+
+async def inline_destination(
+    app: AppState, ctx: Context[AppState], result: JobResult
+) -> SavePlan | None:
+    """The first root, for inline outputs when no save_to was given."""
+    roots = await request_roots(ctx, app.settings, app.roots)
+    try:
+        return plan_save(roots, "./")
+    except FileRefused as exc:
+        result.notes.append(
+            f"The image came back inline and could not be saved into the first root "
+            f"({exc}); call atlas_check_status with save_to to save it."
+        )
+        return None
+
+
+async def kind_of(app: AppState, model: str, outputs: list[str]) -> str:
+    """Is a job checked by id an image or a video job: its outputs tell, else the
+    catalog's type of its model."""
+    found = kind_of_outputs(outputs)
+    if found is not None:
+        return found
+    try:
+        info = await app.client.get_model(model)
+    except AtlasError:
+        return "video"
+    return "image" if info is not None and info.type == "image" else "video"
+
+
+def register(mcp: MCPServer[Any]) -> None:
+    """Add `atlas_check_status`."""
+    mcp.add_tool(
+        atlas_check_status,
+        title="Check an Atlas job",
+        annotations=ToolAnnotations(  # not read-only: save_to writes a file
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )

@@ -104,9 +104,9 @@ def test_the_same_request_is_found_by_hash_root_and_time(ledger: Ledger) -> None
     new = submit(ledger, "h1")
     submit(ledger, "h2")
     ledger.add(model="m", api_root="http://127.0.0.1:9", params={}, params_hash="h1")
-    found = ledger.same_request("h1", API, since=time.time() - 600)
+    found = ledger.recent_twins("h1", API, since=time.time() - 600)
     assert [r.ref for r in found] == [new]
-    older = ledger.same_request("h1", API, since=0)
+    older = ledger.recent_twins("h1", API, since=0)
     assert [r.ref for r in older] == [new, old]
 
 

@@ -20,7 +20,7 @@ from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import Refused
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.ledger import Ledger
-from atlas_mcp_py.jobs.plan import Plan
+from atlas_mcp_py.jobs.plan import Plan, canonical
 from atlas_mcp_py.jobs.submit import Submitter
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +60,7 @@ def other_process_claims(path: Path, settings: Settings) -> int:
             model=MODEL.id,
             api_root=settings.base_url,
             params=dict(PLAN.body),
-            params_hash=Submitter.canonical(PLAN, {})[1],
+            params_hash=canonical(PLAN, {})[1],
             prompt="a lighthouse",
             since=None,
         )

@@ -13,8 +13,7 @@ from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.atlas.history import find_in_history, same_body
 from atlas_mcp_py.atlas.models import ModelInfo
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.jobs.plan import Plan, fingerprint
-from atlas_mcp_py.jobs.submit import Submitter
+from atlas_mcp_py.jobs.plan import Plan, canonical, fingerprint
 
 MODEL = "minimax/hailuo-02/fast"
 SENT_AT = 1_700_000_000.0
@@ -44,10 +43,10 @@ def test_a_request_is_canonical_with_defaults_filled_and_files_by_content() -> N
     spelled = Plan(
         model(0.1, None), {"prompt": "x", "image": "b/copy.png", "duration": 6}, {}, 0.1, True
     )
-    canon, digest = Submitter.canonical(plan, {"image": "ab" * 32})
+    canon, digest = canonical(plan, {"image": "ab" * 32})
     assert canon == {"prompt": "x", "image": "file:sha256:" + "ab" * 32, "duration": 6}
-    assert Submitter.canonical(spelled, {"image": "ab" * 32})[1] == digest
-    assert Submitter.canonical(spelled, {"image": "cd" * 32})[1] != digest
+    assert canonical(spelled, {"image": "ab" * 32})[1] == digest
+    assert canonical(spelled, {"image": "cd" * 32})[1] != digest
 
 
 def test_a_history_body_matches_when_it_holds_every_sent_parameter() -> None:
