@@ -47,6 +47,7 @@ __all__ = [
     "PollSchedule",
     "WaitOutcome",
     "WaitProgressFn",
+    "WaitSpec",
     "progress_message",
     "wait_for_prediction",
 ]
@@ -184,35 +185,54 @@ class _Reporter:
             await self._sink(value, total, progress_message(self.status, elapsed))
 
 
+@dataclass(frozen=True)
+class WaitSpec:
+    """How one wait runs: how long, on which clock, when to poll, what is known of the job."""
+
+    budget: float
+    """Seconds this wait may take."""
+    started_at: float
+    """The `clock()` time of submission (elapsed time is counted from it)."""
+    schedule: PollSchedule
+    heartbeat: float
+    """Seconds between progress reports when nothing changes."""
+    origin: float | None = None
+    """The `clock()` time the job's age counts from for the schedule (when Atlas created
+    it, as near as known; default `started_at`)."""
+    estimate: float | None = None
+    """The expected run time: the progress `total`."""
+    durations: ModelDurations | None = None
+    """The model's recent run times: they shape the schedule, and this job's is added
+    when it completes."""
+    clock: Callable[[], float] = time.monotonic
+
+
 async def wait_for_prediction(
     fetch: Callable[[], Awaitable[Prediction]],
+    spec: WaitSpec,
     *,
-    budget: float,
-    started_at: float,
-    schedule: PollSchedule,
-    heartbeat: float,
     on_progress: WaitProgressFn | None = None,
     on_update: Callable[[Prediction], Awaitable[None]] | None = None,
-    estimate: float | None = None,
     initial: Prediction | None = None,
-    clock: Callable[[], float] = time.monotonic,
     stop: anyio.Event | None = None,
-    origin: float | None = None,
-    durations: ModelDurations | None = None,
 ) -> WaitOutcome:
-    """Poll `fetch()` until the job ends or `budget` seconds pass.
+    """Poll `fetch()` until the job ends or `spec.budget` seconds pass.
 
-    `started_at` is the `clock()` time of submission (elapsed time is counted from it).
     `initial` is the state already known (the submission's answer): only changes from it
     count as status changes, and the first poll waits for the schedule (without it, the
     first poll is at once). `on_update` sees every poll result whose status changed.
     A poll that fails (after the client's own retries) does not end the wait: the next
     scheduled poll tries again; the last error is kept in the outcome.
     `stop`, once set, ends the wait like the budget running out (server shutdown).
-    `origin` is the `clock()` time the job's age counts from for the schedule (when Atlas
-    created it, as near as known; default `started_at`). `durations` are the model's
-    recent run times: they shape the schedule, and this job's is added when it completes.
+    Over 60 lines: one loop with its heartbeat and replanning, which share its state.
     """
+    budget, started_at, schedule, heartbeat = (
+        spec.budget,
+        spec.started_at,
+        spec.schedule,
+        spec.heartbeat,
+    )
+    origin, estimate, durations, clock = spec.origin, spec.estimate, spec.durations, spec.clock
     reporter = _Reporter(on_progress, started_at, estimate, clock)
     last: Prediction | None = initial
     if initial is not None:

@@ -37,7 +37,7 @@ from atlas_mcp_py.files.saves import (
 )
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.records import JobRecord
-from atlas_mcp_py.jobs.wait import PollSchedule, wait_for_prediction
+from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, wait_for_prediction
 from atlas_mcp_py.server.arguments import Overwrite, within_limits
 from atlas_mcp_py.server.client_context import (
     has_progress_token,
@@ -258,17 +258,19 @@ async def wait_for_job(
     durations = await app.durations_of(model)
     outcome = await wait_for_prediction(
         lambda: app.client.get_prediction(prediction.id),
-        budget=budget,
-        started_at=started_at,
-        schedule=PollSchedule(app.settings.poll_min_seconds, app.settings.poll_max_seconds),
-        heartbeat=app.settings.heartbeat_seconds,
+        WaitSpec(
+            budget=budget,
+            started_at=started_at,
+            schedule=PollSchedule(app.settings.poll_min_seconds, app.settings.poll_max_seconds),
+            heartbeat=app.settings.heartbeat_seconds,
+            estimate=durations.estimate(),
+            origin=origin,
+            durations=durations,
+        ),
         on_progress=progress if has_progress else None,
-        estimate=durations.estimate(),
         initial=prediction,
         stop=app.stopping,
         on_update=record,
-        origin=origin,
-        durations=durations,
     )
     last = outcome.prediction or prediction
     notes = list(notes or [])

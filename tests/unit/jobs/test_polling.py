@@ -11,7 +11,7 @@ import pytest
 from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.errors import ServerError
 from atlas_mcp_py.jobs.durations import ModelDurations, run_time
-from atlas_mcp_py.jobs.wait import PollSchedule, progress_message, wait_for_prediction
+from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, progress_message, wait_for_prediction
 
 pytestmark = pytest.mark.anyio
 
@@ -62,13 +62,15 @@ async def test_every_status_change_is_reported_once_and_progress_strictly_increa
     sink, seen = recorder()
     outcome = await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=10,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=10,
+            clock=anyio.current_time,
+        ),
         on_progress=sink,
         initial=Prediction(id="p1", status="created"),
-        clock=anyio.current_time,
     )
     assert outcome.finished and not outcome.timed_out
     assert outcome.prediction is not None and outcome.prediction.status == "completed"
@@ -87,12 +89,14 @@ async def test_a_heartbeat_is_sent_while_a_poll_hangs() -> None:
     sink, seen = recorder()
     outcome = await wait_for_prediction(
         hanging,
-        budget=0.5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=0.05,
+        WaitSpec(
+            budget=0.5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=0.05,
+            clock=anyio.current_time,
+        ),
         on_progress=sink,
-        clock=anyio.current_time,
     )
     assert outcome.timed_out and outcome.prediction is None
     assert len(seen) >= 4  # the first report, then heartbeats although no poll ever answered
@@ -104,12 +108,14 @@ async def test_no_progress_is_sent_after_the_wait_returns() -> None:
     sink, seen = recorder()
     await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=0.01,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=0.01,
+            clock=anyio.current_time,
+        ),
         on_progress=sink,
-        clock=anyio.current_time,
     )
     count = len(seen)
     await anyio.sleep(0.1)  # ten heartbeat periods
@@ -119,7 +125,7 @@ async def test_no_progress_is_sent_after_the_wait_returns() -> None:
 async def test_the_budget_ends_the_wait_with_the_last_status_seen() -> None:
     fetch, calls = scripted("processing")
     outcome = await wait_for_prediction(
-        fetch, budget=0.1, started_at=anyio.current_time(), schedule=FAST, heartbeat=10
+        fetch, WaitSpec(budget=0.1, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
     )
     assert outcome.timed_out
     assert outcome.prediction is not None and outcome.prediction.status == "processing"
@@ -137,7 +143,7 @@ async def test_a_failing_poll_does_not_end_the_wait_and_the_error_is_kept() -> N
         return Prediction(id="p1", status="succeeded", outputs=["https://cdn.example/v.mp4"])
 
     outcome = await wait_for_prediction(
-        flaky, budget=5, started_at=anyio.current_time(), schedule=FAST, heartbeat=10
+        flaky, WaitSpec(budget=5, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
     )
     assert outcome.finished and outcome.poll_error is None
     assert attempts == 3
@@ -146,7 +152,7 @@ async def test_a_failing_poll_does_not_end_the_wait_and_the_error_is_kept() -> N
         raise ServerError(503, "down")
 
     outcome = await wait_for_prediction(
-        broken, budget=0.1, started_at=anyio.current_time(), schedule=FAST, heartbeat=10
+        broken, WaitSpec(budget=0.1, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
     )
     assert outcome.timed_out and isinstance(outcome.poll_error, ServerError)
 
@@ -155,7 +161,7 @@ async def test_cancelling_the_caller_stops_polling_at_once() -> None:
     fetch, calls = scripted("processing")
     with anyio.move_on_after(0.1):
         await wait_for_prediction(
-            fetch, budget=60, started_at=anyio.current_time(), schedule=FAST, heartbeat=10
+            fetch, WaitSpec(budget=60, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
         )
     count = len(calls)
     await anyio.sleep(0.1)
@@ -167,26 +173,30 @@ async def test_total_is_sent_only_while_an_estimate_exists_and_is_not_exceeded()
     sink, seen = recorder()
     await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time() - 100,
-        schedule=FAST,
-        heartbeat=10,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time() - 100,
+            schedule=FAST,
+            heartbeat=10,
+            estimate=30.0,
+            clock=anyio.current_time,
+        ),
         on_progress=sink,
-        estimate=30.0,
-        clock=anyio.current_time,
     )
     assert seen and all(total is None for _, total, _ in seen)  # 100 s elapsed > the estimate
     fetch, _ = scripted("processing", "completed")
     sink, seen = recorder()
     await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=10,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=10,
+            estimate=30.0,
+            clock=anyio.current_time,
+        ),
         on_progress=sink,
-        estimate=30.0,
-        clock=anyio.current_time,
     )
     assert all(total == 30.0 and value < total for value, total, _ in seen)
 
@@ -293,10 +303,12 @@ async def test_with_the_submission_answer_known_the_first_poll_waits_for_the_sch
     fetch, calls = scripted("processing")
     outcome = await wait_for_prediction(
         fetch,
-        budget=0.2,
-        started_at=anyio.current_time(),
-        schedule=PollSchedule(30.0, 30.0),
-        heartbeat=10,
+        WaitSpec(
+            budget=0.2,
+            started_at=anyio.current_time(),
+            schedule=PollSchedule(30.0, 30.0),
+            heartbeat=10,
+        ),
         initial=Prediction(id="p1", status="created"),
     )
     assert outcome.timed_out and calls == []
@@ -315,12 +327,14 @@ async def test_a_sibling_job_ending_replans_a_sleeping_wait() -> None:
             tg.start_soon(sibling_ends)
             outcome = await wait_for_prediction(
                 fetch,
-                budget=5,  # the schedule alone would first poll after 30 s
-                started_at=anyio.current_time(),
-                schedule=PollSchedule(30.0, 30.0),
-                heartbeat=10,
+                WaitSpec(
+                    budget=5,  # the schedule alone would first poll after 30 s
+                    started_at=anyio.current_time(),
+                    schedule=PollSchedule(30.0, 30.0),
+                    heartbeat=10,
+                    durations=durations,
+                ),
                 initial=Prediction(id="p1", status="processing"),
-                durations=durations,
             )
     assert outcome.finished and calls == ["completed"]
 
@@ -340,11 +354,13 @@ async def test_a_completed_job_teaches_its_run_time_by_atlas_timestamps() -> Non
     durations = ModelDurations()
     await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=10,
-        durations=durations,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=10,
+            durations=durations,
+        ),
     )
     assert durations.durations() == [12.5]
     assert run_time(done) == 12.5
@@ -355,11 +371,13 @@ async def test_a_failed_job_teaches_nothing() -> None:
     durations = ModelDurations()
     outcome = await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=10,
-        durations=durations,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=10,
+            durations=durations,
+        ),
     )
     assert outcome.finished and durations.durations() == []
 
@@ -369,11 +387,13 @@ async def test_without_atlas_timestamps_the_run_time_is_between_the_last_two_pol
     durations = ModelDurations()
     await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=anyio.current_time(),
-        schedule=FAST,
-        heartbeat=10,
-        durations=durations,
+        WaitSpec(
+            budget=5,
+            started_at=anyio.current_time(),
+            schedule=FAST,
+            heartbeat=10,
+            durations=durations,
+        ),
     )
     (learnt,) = durations.durations()
     assert len(calls) == 3 and 0 < learnt < 5
@@ -392,12 +412,14 @@ async def test_a_wait_without_progress_sink_does_not_spin() -> None:
     fetch, _ = scripted("processing")
     outcome = await wait_for_prediction(
         fetch,
-        budget=0.3,
-        started_at=anyio.current_time(),
-        schedule=PollSchedule(0.1, 0.1),
-        heartbeat=0.05,
+        WaitSpec(
+            budget=0.3,
+            started_at=anyio.current_time(),
+            schedule=PollSchedule(0.1, 0.1),
+            heartbeat=0.05,
+            clock=clock,
+        ),
         initial=Prediction(id="p1", status="processing"),
-        clock=clock,
     )
     assert outcome.timed_out
     assert reads < 100  # a few per poll; a spinning heartbeat reads it tens of thousands

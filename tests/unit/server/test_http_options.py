@@ -14,7 +14,7 @@ from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.cli import _http_overrides, main
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
-from atlas_mcp_py.jobs.wait import PollSchedule, wait_for_prediction
+from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, wait_for_prediction
 from atlas_mcp_py.server.http import HttpOptions, check_exposure, is_loopback, security_settings
 from atlas_mcp_py.server.http_gate import _request_ids
 
@@ -176,10 +176,7 @@ async def test_a_stop_event_ends_a_wait_like_its_budget_with_the_last_state() ->
     with anyio.fail_after(5):
         outcome = await wait_for_prediction(
             fetch,
-            budget=60,
-            started_at=started,
-            schedule=PollSchedule(0.01, 0.01),
-            heartbeat=1,
+            WaitSpec(budget=60, started_at=started, schedule=PollSchedule(0.01, 0.01), heartbeat=1),
             initial=running,
             stop=stop,
         )
@@ -200,10 +197,9 @@ async def test_a_wait_that_finishes_is_not_marked_stopped() -> None:
 
     outcome = await wait_for_prediction(
         fetch,
-        budget=5,
-        started_at=time.monotonic(),
-        schedule=PollSchedule(0.01, 0.01),
-        heartbeat=1,
+        WaitSpec(
+            budget=5, started_at=time.monotonic(), schedule=PollSchedule(0.01, 0.01), heartbeat=1
+        ),
         stop=anyio.Event(),
     )
     assert outcome.finished and not outcome.stopped
