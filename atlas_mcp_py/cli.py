@@ -68,6 +68,7 @@ def _port(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line: every subcommand and option (over 60 lines: one declaration each)."""
     parser = argparse.ArgumentParser(
         prog="atlas-mcp",
         description="MCP server for Atlas Cloud video generation. No command: serve over stdio.",

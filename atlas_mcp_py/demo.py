@@ -11,6 +11,7 @@ progress bar), saves it beside the video, then animates that file.
 Without `--live` nothing leaves the machine: the server gets the simulator's key and
 URL, never the user's, and keeps its job ledger in a temporary directory. `rich` draws
 the bar; this module is imported only by the `demo` command, so serving never loads it.
+Over 400 lines: one flow (check, start, call, report) that reads top to bottom.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""AtlasClient: one `httpx2.AsyncClient` for the server's life, auth, retries, error mapping.
+"""AtlasClient: one `httpx2.AsyncClient` for the server's life; one method per endpoint.
 
-The API calls (catalog, input schemas, generate, status, history, upload) and the loop
-that sends one logical request as attempts. When to retry and what each answer means
-(a billed POST is never sent twice) is `retry`, whose `RetryPolicy` and
-`parse_retry_after` are importable from here too.
+The API calls (catalog, input schemas, balance, generate, status, history, upload) and
+what their answers mean. Sending one logical request as attempts (auth, deadline,
+retries, key scrubbing) is `sending.Sender`; when to retry is `retry`.
 """
 
 from __future__ import annotations
@@ -36,23 +35,19 @@ from atlas_mcp_py.atlas.models import (
 )
 from atlas_mcp_py.atlas.retry import (
     RetryPolicy,
-    interpret,
-    transport_failure,
 )
-from atlas_mcp_py.atlas.sanitize import Redactor, clean_text
+from atlas_mcp_py.atlas.sanitize import clean_text
 from atlas_mcp_py.atlas.schemas import InputSchema, read_input_schema
+from atlas_mcp_py.atlas.sending import Sender
 from atlas_mcp_py.atlas.transport import LazyHTTPTransport
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import (
     APIResponseError,
-    AuthenticationError,
     ModelUnavailableError,
     NotFoundError,
     OutcomeUnknownError,
-    Retryable,
     SchemaUnreadable,
     UploadSourceError,
-    WrongBaseURLError,
 )
 
 __all__ = [
@@ -101,9 +96,6 @@ class AtlasClient:
         """`transport`, `sleep`, `rand` and `clock` are seams for tests (fake server,
         recorded backoff, fixed jitter, fake time for the deadline and the catalog TTL)."""
         self._settings = settings
-        self._policy = policy or RetryPolicy(max_retries=settings.max_retries)
-        self._sleep = sleep
-        self._rand = rand
         self._clock = clock
         self._http = httpx2.AsyncClient(
             transport=transport or LazyHTTPTransport(),
@@ -120,7 +112,14 @@ class AtlasClient:
         self._catalog: tuple[float, list[ModelInfo]] | None = None
         self._catalog_lock = anyio.Lock()
         self._schemas: dict[str, InputSchema] = {}
-        self._redactor: Redactor | None = None
+        self._sender = Sender(
+            settings,
+            self._http,
+            policy or RetryPolicy(max_retries=settings.max_retries),
+            sleep=sleep,
+            rand=rand,
+            clock=clock,
+        )
 
     async def __aenter__(self) -> AtlasClient:
         return self
@@ -149,7 +148,7 @@ class AtlasClient:
                 or self._catalog is None
                 or now - self._catalog[0] > self._settings.catalog_ttl_seconds
             ):
-                body = await self._request("GET", "/api/v1/models", auth=False)
+                body = await self._sender.request("GET", "/api/v1/models", auth=False)
                 self._catalog = (self._clock(), parse_models(body))
             models = self._catalog[1]
         return models if include_hidden else [m for m in models if not m.hidden]
@@ -176,7 +175,7 @@ class AtlasClient:
             raise APIResponseError(f"the catalog gives {model_id} an unusable schema URL")
         # The schema lives at an absolute URL on another host (static.atlascloud.ai):
         # never send the key there.
-        body = await self._request("GET", model.schema_url, auth=False)
+        body = await self._sender.request("GET", model.schema_url, auth=False)
         try:
             schema = read_input_schema(body)
         except SchemaUnreadable as exc:
@@ -190,7 +189,7 @@ class AtlasClient:
 
     async def balance(self) -> Balance:
         """The account's available balance (free; needs the key)."""
-        return parse_balance(await self._request("GET", BALANCE_PATH))
+        return parse_balance(await self._sender.request("GET", BALANCE_PATH))
 
     async def generate(
         self, kind: GenerateKind, model: str, params: Mapping[str, Any]
@@ -202,7 +201,7 @@ class AtlasClient:
         """
         payload = {**params, "model": model}
         try:
-            body, headers = await self._exchange(
+            body, headers = await self._sender.exchange(
                 "POST", _GENERATE_PATHS[kind], json=payload, once=True, billed=True
             )
         except NotFoundError as exc:
@@ -211,7 +210,7 @@ class AtlasClient:
             raise ModelUnavailableError(
                 exc.status, exc.message, request_id=exc.request_id
             ) from None
-        request_id = self._scrub(clean_text(headers.get("x-request-id", ""))) or None
+        request_id = self._sender.scrub(clean_text(headers.get("x-request-id", ""))) or None
         try:
             prediction = parse_prediction(body)
         except APIResponseError as exc:
@@ -232,7 +231,7 @@ class AtlasClient:
         quoted = urllib.parse.quote(prediction_id, safe="")
         if quoted in (".", ".."):  # dot segments would be resolved away by the URL parser
             quoted = quoted.replace(".", "%2E")
-        body = await self._request("GET", f"/api/v1/model/prediction/{quoted}")
+        body = await self._sender.request("GET", f"/api/v1/model/prediction/{quoted}")
         return parse_prediction(body, prediction_id=prediction_id)
 
     async def history(
@@ -249,7 +248,7 @@ class AtlasClient:
             params["model"] = model
         if status:
             params["status"] = status
-        body = await self._request("GET", "/api/v1/model/history", params=params)
+        body = await self._sender.request("GET", "/api/v1/model/history", params=params)
         return parse_history(body)
 
     async def upload(
@@ -267,6 +266,7 @@ class AtlasClient:
         A retry (only when the request never left, e.g. connection refused) restarts from
         the file position at the time of the call. Raises `UploadSourceError` if the file
         yields more or fewer bytes than `size`.
+        Over 60 lines: the multipart body's generator is kept beside the request it feeds.
         """
         boundary = uuid.uuid4().hex
         safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
@@ -305,7 +305,7 @@ class AtlasClient:
             "Content-Type": f"multipart/form-data; boundary={boundary}",
             "Content-Length": str(len(head) + size + len(tail)),
         }
-        result = await self._request(
+        result = await self._sender.request(
             "POST",
             "/api/v1/model/uploadMedia",
             content=body,
@@ -314,172 +314,6 @@ class AtlasClient:
             deadline=None,
         )
         return parse_upload(result)
-
-    # -- the request machinery ---------------------------------------------------------
-
-    def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            return path
-        return self._settings.base_url + path
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        auth: bool = True,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        content: Callable[[], AsyncIterator[bytes]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        once: bool = False,
-        billed: bool = False,
-        deadline: float | None = -1.0,
-    ) -> Any:
-        """Send one logical request with the retry policy; return the decoded body
-        (every string in it cleaned: the key blanked, lone surrogates replaced).
-
-        `once` marks a POST never repeated once it may have reached Atlas; `billed` one
-        that may create a paid job (what a lost answer then means).
-        `deadline` is the overall limit in seconds (-1: the settings' default; None: none).
-        """
-        body, _ = await self._exchange(
-            method,
-            path,
-            auth=auth,
-            params=params,
-            json=json,
-            content=content,
-            headers=headers,
-            once=once,
-            billed=billed,
-            deadline=deadline,
-        )
-        return body
-
-    async def _exchange(
-        self,
-        method: str,
-        path: str,
-        *,
-        auth: bool = True,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        content: Callable[[], AsyncIterator[bytes]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        once: bool = False,
-        billed: bool = False,
-        deadline: float | None = -1.0,
-    ) -> tuple[Any, httpx2.Headers]:
-        """`_request`, also returning the answer's headers."""
-        try:
-            return await self._attempts(
-                method, path, auth, params, json, content, headers, once, billed, deadline
-            )
-        except AuthenticationError as exc:
-            if exc.status != 401 or isinstance(exc, WrongBaseURLError):
-                raise
-            on_api = not path.startswith(("http://", "https://"))
-            if on_api and (not auth or _has_path(self._settings.base_url)):
-                # Atlas's gateway checks the key before it routes: a 401 on a request
-                # that needs no key, or under a base URL with a path, is a wrong path.
-                raise WrongBaseURLError(
-                    exc.status, exc.message, request_id=exc.request_id
-                ) from None
-            raise
-
-    async def _attempts(
-        self,
-        method: str,
-        path: str,
-        auth: bool,
-        params: Mapping[str, str | int] | None,
-        json: Any,
-        content: Callable[[], AsyncIterator[bytes]] | None,
-        headers: Mapping[str, str] | None,
-        once: bool,
-        billed: bool,
-        deadline: float | None,
-    ) -> tuple[Any, httpx2.Headers]:
-        all_headers = dict(headers or {})
-        if auth:
-            all_headers["Authorization"] = f"Bearer {self._settings.require_api_key()}"
-        if deadline is not None and deadline < 0:
-            deadline = self._settings.request_deadline
-        give_up_at = None if deadline is None else self._clock() + deadline
-        attempt = 0
-        while True:
-            try:
-                return await self._attempt(
-                    method, path, params, json, content, all_headers, once, billed, give_up_at
-                )
-            except Retryable as retry:
-                error = retry.error
-                if attempt >= self._policy.max_retries:
-                    raise error from None
-                delay = self._policy.delay_for(attempt, retry.retry_after, self._rand())
-                if give_up_at is not None and self._clock() + delay >= give_up_at:
-                    raise error from None
-                attempt += 1
-                logger.warning(
-                    "%s %s failed (%s); retry %d/%d in %.1f s",
-                    method,
-                    _path_only(path),
-                    error,
-                    attempt,
-                    self._policy.max_retries,
-                    delay,
-                )
-                await self._sleep(delay)
-
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int] | None,
-        json: Any,
-        content: Callable[[], AsyncIterator[bytes]] | None,
-        headers: dict[str, str],
-        once: bool,
-        billed: bool,
-        give_up_at: float | None,
-    ) -> tuple[Any, httpx2.Headers]:
-        where = f"{method} {_path_only(path)}"
-        remaining = None if give_up_at is None else max(0.0, give_up_at - self._clock())
-        try:
-            with anyio.fail_after(remaining):
-                response = await self._http.request(
-                    method,
-                    self._url(path),
-                    params=params,
-                    json=json,
-                    content=content() if content is not None else None,
-                    headers=headers,
-                )
-        except (httpx2.RequestError, TimeoutError) as exc:
-            raise transport_failure(where, exc, once, billed=billed) from None
-        logger.debug(
-            "%s -> %d (request id %s)",
-            where,
-            response.status_code,
-            self._scrub(clean_text(response.headers.get("x-request-id", ""))),
-        )
-        answer = interpret(where, response, once=once, billed=billed, scrub=self._scrub)
-        return answer, response.headers
-
-    def _scrub(self, text: str) -> str:
-        """`text` with the API key blanked out (as is, percent-encoded, after `Bearer`),
-        in case a server echoes it back."""
-        if self._redactor is None:
-            key = self._settings.api_key
-            self._redactor = Redactor(key.get_secret_value() if key is not None else None)
-        return self._redactor(text)
-
-
-def _has_path(base_url: str) -> bool:
-    """Does the base URL carry a path (`https://api.atlascloud.ai/api/v1`)? The API
-    root has none."""
-    return urllib.parse.urlsplit(base_url).path.strip("/") != ""
 
 
 def _expire_hours(headers: httpx2.Headers) -> float | None:
@@ -491,8 +325,3 @@ def _expire_hours(headers: httpx2.Headers) -> float | None:
         if 0 < hours <= 24 * 365:
             return hours
     return None
-
-
-def _path_only(path: str) -> str:
-    """A URL or path without query string, safe to log."""
-    return path.split("?", 1)[0]

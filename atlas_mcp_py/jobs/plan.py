@@ -217,7 +217,8 @@ def _check_formats(
 
 
 async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings) -> Plan:
-    """Resolve, map, validate and price a request. Raises `Refused` or `AtlasError`."""
+    """Resolve, map, validate and price a request. Raises `Refused` or `AtlasError`.
+    Over 60 lines: the checks run in the order a refusal must be found, before any cost."""
     params: dict[str, Any] = dict(args.params or {})
     if "model" in params:
         raise Refused("Pass the model as the `model` argument, not inside `params`.")

@@ -96,6 +96,7 @@ def validate_arguments(
     name in `never_fill` is never filled with its default (a media parameter's default
     is a sample file, not the caller's). A schema without `properties` cannot judge
     names: only `required` is checked then.
+    Over 60 lines: every problem is collected in one pass, so one error lists them all.
     """
     skipped = set(skip)
     hidden_names = set(hidden)

@@ -1,11 +1,9 @@
-"""Paid-job safety for one generate call: plan, guard, submit once, record, recover.
+"""Paid-job safety for one generate call: guard, submit once, record, recover.
 
-`Submitter.plan` resolves the model, checks the arguments against its input schema
-(nothing is sent when they fail) and estimates the cost from the catalog: that is the
-`planning` module, whose names are importable from here too. `Submitter.submit` then,
-holding a lock per request fingerprint (so two identical calls arriving together make
-one POST):
-
+The plan comes first (`jobs.plan.make_plan`: the model resolved, the arguments checked
+against its input schema, the cost estimated; nothing is sent when that fails).
+`Submitter.submit` then, holding a lock per request fingerprint (so two identical calls
+arriving together make one POST):
 1. looks for the same request (model + canonical parameters) in the ledger within the
    duplicate window; a running or completed one is returned instead of paying again, and
    one another server process is sending right now is waited for, then returned;
@@ -15,16 +13,14 @@ one POST):
    ledger row, in one transaction across processes (`Ledger.claim`). A process that
    finds another's row there goes back to step 1 instead of sending; a ledger that
    cannot be written refuses the call, nothing sent. Then it POSTs once and records the id;
-4. when the POST may have reached Atlas but no id came back, never resends: it searches
-   Atlas's history for the job; found, it carries on with it; not found, the row stays
-   `unknown` and `LostSubmission` tells exactly what was sent and how to check.
-
+4. when the POST may have reached Atlas but no id came back, never resends: `recovery`
+   searches Atlas's history for the job; found, it carries on with it; not found, the row
+   stays `unknown` and `LostSubmission` tells exactly what was sent and how to check.
 MCP-agnostic: the server turns `Refused` / `LostSubmission` into tool errors.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -32,22 +28,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from atlas_mcp_py.atlas.client import AtlasClient
-from atlas_mcp_py.atlas.history import HISTORY_SLACK_SECONDS, find_in_history, history_prediction
-from atlas_mcp_py.atlas.models import HistoryItem, Prediction
+from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.atlas.outputs import is_inline_marker
 from atlas_mcp_py.atlas.sanitize import trim
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import (
     AtlasError,
     LedgerError,
-    LostSubmission,
     NotFoundError,
     OutcomeUnknownError,
     Refused,
@@ -59,6 +51,7 @@ from atlas_mcp_py.jobs.plan import (
     canonical,
 )
 from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord
+from atlas_mcp_py.jobs.recovery import GENERATE_PATH, GENERATE_PATHS, Recovery, age_text
 
 __all__ = [
     "Submitted",
@@ -66,15 +59,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-GENERATE_PATH = "/api/v1/model/generateVideo"
-
-
-GENERATE_PATHS = {"video": GENERATE_PATH, "image": "/api/v1/model/generateImage"}
-
-
-DASHBOARD = "https://www.atlascloud.ai (console: history / predictions)"
-
 
 QUEUE_PROGRESS_LEAD = 0.2
 """A queued call's wait counts from slightly before it joined the queue, so the
@@ -103,15 +87,6 @@ class Submitted:
     estimated_cost_usd: float | None
     notes: list[str]
     duplicate_of: JobRecord | None = None
-
-
-def _clock_time(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%H:%M:%S UTC")
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
 class _Locks:
@@ -155,9 +130,13 @@ class Submitter:
         self.limit = limit or InFlightLimit(
             settings.max_in_flight, heartbeat=settings.heartbeat_seconds
         )
-        self.history_delays = history_delays or (0.0, settings.poll_max_seconds)
-        """Pause before each history search for a job whose id was lost (Atlas may lag):
-        at once, then one poll interval later."""
+        self.recovery = Recovery(
+            client,
+            book,
+            history_delays or (0.0, settings.poll_max_seconds),
+            wall=wall,
+        )
+        """Finds a job whose id was lost in Atlas's history."""
         self._clock = clock
         self._wall = wall
         self._locks = _Locks()
@@ -183,6 +162,7 @@ class Submitter:
         `LostSubmission` or `AtlasError` (refused or never sent; nothing was billed).
         `queue_budget` bounds the wait for a slot: a call's wait budget, so a client that
         gives up after a minute hears "not sent" rather than a timeout.
+        Over 60 lines: the guard, the slot and the send share one lock and its loop.
         """
         self.settings.require_api_key()
         if not self.book.available:
@@ -285,7 +265,7 @@ class Submitter:
             reason = trim(str(exc), 200)
             await self.book.run(notes, lambda ledger: ledger.mark_unknown(ref, reason))
             path = GENERATE_PATHS.get(plan.kind, GENERATE_PATH)
-            return await self._recover(model, body, sent_at, reason, ref, notes, path)
+            return await self.recovery.recover(model, body, sent_at, reason, ref, notes, path)
         except AtlasError:
             # refused or never sent: nothing to remember
             await self.book.run(notes, lambda ledger: ledger.discard(ref))
@@ -306,75 +286,6 @@ class Submitter:
             "ATLAS_MCP_STATE_DIR to a writable directory (or move a damaged jobs.sqlite3 "
             "aside) and restart the server. atlas_list_models, atlas_upload_media and "
             "atlas_check_status keep working meanwhile."
-        )
-
-    # -- the lost-id path --------------------------------------------------------------
-
-    async def _known(self, ids: list[str]) -> set[str]:
-        return await self.book.run(None, lambda ledger: ledger.known_ids(ids)) or set()
-
-    async def _search(
-        self, model: str, body: Mapping[str, Any], sent_at: float
-    ) -> tuple[HistoryItem | None, list[HistoryItem], AtlasError | None]:
-        match: HistoryItem | None = None
-        candidates: list[HistoryItem] = []
-        error: AtlasError | None = None
-        for delay in self.history_delays:
-            await anyio.sleep(delay)
-            try:
-                match, candidates = await find_in_history(
-                    self.client, model=model, body=body, since=sent_at, known=self._known
-                )
-            except AtlasError as exc:
-                error = exc
-                continue
-            error = None
-            if match is not None:
-                break
-        return match, candidates, error
-
-    async def _recover(
-        self,
-        model: str,
-        body: dict[str, Any],
-        sent_at: float,
-        reason: str,
-        ref: int,
-        notes: list[str],
-        path: str = GENERATE_PATH,
-    ) -> Prediction:
-        logger.warning("generate outcome unknown (%s); searching Atlas's history", reason)
-        match, candidates, error = await self._search(model, body, sent_at)
-        if match is not None:
-            prediction = history_prediction(match)
-            if prediction.model is None:
-                prediction = prediction.model_copy(update={"model": model})
-            note = f"id found in Atlas's history after: {reason}"
-            await self.book.run(notes, lambda ledger: ledger.attach(ref, prediction, note=note))
-            notes.append(
-                f"Atlas's answer to the submission was lost ({reason}). The request was not "
-                f"resent; the job was found in Atlas's history as {prediction.id}."
-            )
-            return prediction
-        sent = trim(json.dumps({"model": model, **body}, ensure_ascii=False), 600)
-        if error is not None:
-            searched = f"Searching Atlas's history failed too ({trim(str(error), 160)})."
-        else:
-            searched = (
-                f"Atlas's history shows no matching {model} job created since "
-                f"{_clock_time(sent_at - HISTORY_SLACK_SECONDS)} (yet)."
-            )
-        if candidates:
-            ids = ", ".join(item.id for item in candidates[:5])
-            searched += f" Jobs of this model from that time that may be it: {ids}."
-        recorded = 'The ledger keeps this request as "unknown": atlas_list_jobs shows it.'
-        raise LostSubmission(
-            f"The outcome of this generate request is unknown: {reason}. It may have "
-            "reached Atlas and may be billed, so it was NOT resent. "
-            f"Sent at {_clock_time(sent_at)}: POST {path} {sent}. {searched} "
-            f"{recorded} To check: look for the job in the Atlas dashboard at {DASHBOARD}; "
-            "once you have its id, atlas_check_status finishes it. Only if no job "
-            "appears within a few minutes, send it again with allow_duplicate: true."
         )
 
     # -- the duplicate guard -----------------------------------------------------------
@@ -410,7 +321,7 @@ class Submitter:
             self.book.add_warning(notes)
             notes.append(
                 f"Not sent again: an identical request ({plan.model.id}, same parameters) "
-                f"was submitted {_age(age)} ago as prediction {prediction.id}, so this is "
+                f"was submitted {age_text(age)} ago as prediction {prediction.id}, so this is "
                 "that job and nothing new was billed. To pay for a new one, call again "
                 "with allow_duplicate: true."
             )
@@ -451,7 +362,7 @@ class Submitter:
         if row.state == "failed":
             return None
         if row.prediction_id is None:  # submitting elsewhere, or its id was lost
-            return await self._resolve_lost(row, plan)
+            return await self.recovery.resolve_lost(row, plan)
         if row.state == "completed" and not any(map(is_inline_marker, row.outputs)):
             return row.as_prediction()  # (inline outputs are not kept: ask Atlas again)
         try:
@@ -461,23 +372,6 @@ class Submitter:
         except AtlasError:
             return row.as_prediction()  # cannot tell: waiting on it will
         await self.book.update(prediction)
-        return prediction
-
-    async def _resolve_lost(self, row: JobRecord, plan: Plan) -> Prediction:
-        match, _, _ = await self._search(plan.model.id, row.params, row.created_at)
-        if match is None:
-            when = _age(self._wall() - row.created_at)
-            raise Refused(
-                f"Not sent: an identical request sent {when} ago has an unknown outcome (it "
-                "may have created a job that Atlas's history does not show yet), and paying "
-                "twice is worse than waiting. Check atlas_list_jobs or the Atlas dashboard; "
-                "if no job exists, call again with allow_duplicate: true."
-            )
-        prediction = history_prediction(match)
-        if prediction.model is None:
-            prediction = prediction.model_copy(update={"model": plan.model.id})
-        note = "id found in Atlas's history by the duplicate guard"
-        await self.book.run(None, lambda ledger: ledger.attach(row.ref, prediction, note=note))
         return prediction
 
 

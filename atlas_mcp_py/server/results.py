@@ -249,6 +249,7 @@ def explain(
 
 
 def _explain(exc: AtlasError, base_url: str, sent: str, balance: str | None) -> str:
+    """The text for each kind of AtlasError (over 60 lines: one branch per kind, side by side)."""
     if isinstance(exc, ConfigError):
         return str(exc)
     if isinstance(exc, WrongBaseURLError):

@@ -89,6 +89,7 @@ def _strip_suffix(path: str, suffix: str) -> str | None:
 
 
 async def _generate(request: Request, model_type: str) -> Response:
+    """A generate POST answered as Atlas does (over 60 lines: its checks in the real order)."""
     state = sim_state(request)
     if not is_authorized(request):
         return unauthorized(state)
