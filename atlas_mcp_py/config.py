@@ -130,7 +130,7 @@ class Settings(BaseModel):
     base_url: str = DEFAULT_BASE_URL
     roots: tuple[Path, ...] = ()
     """Allowed roots from ATLAS_MCP_ROOTS; empty means, on stdio: the client's roots, else
-    the cwd (`server.default_roots`); over HTTP: none."""
+    the cwd (`server.state.default_roots`); over HTTP: none."""
     max_wait_seconds: float = Field(DEFAULT_MAX_WAIT_SECONDS, gt=0, le=24 * 3600)
     state_dir: Path | None = None
     http_token: SecretStr | None = None

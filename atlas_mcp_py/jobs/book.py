@@ -4,12 +4,11 @@ A generate call writes its row before the POST (`state: "submitting"`), fills in
 prediction id when Atlas answers, marks it `"unknown"` when the answer was lost, and
 updates it on every status the server observes later.
 
-The parts: `job_records` (the row shape, `JobRecord`), `ledger` (the SQLite file,
+The parts: `records` (the row shape, `JobRecord`), `ledger` (the SQLite file,
 `Ledger`: synchronous, usable by tests and other processes) and, here, `JobBook`, what
 the server holds: the same calls run in a worker thread, and a ledger that cannot be
 opened or written turns into a warning in results, never a failed tool, with one
 exception: a paid request is sent only once its row is written (`JobBook.run_or_raise`).
-The names of all three are importable from this module.
 """
 
 from __future__ import annotations

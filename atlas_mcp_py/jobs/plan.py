@@ -7,7 +7,7 @@ input schema and the formats its media parameters take (nothing is sent when the
 `Refused`) and estimates the cost from the catalog; `canonical` gives the request's
 parameters and fingerprint, by which the duplicate guard knows an identical request;
 `cost_summary` says when the person must confirm the price first.
-`submission.Submitter` sends what a `Plan` describes.
+`submit.Submitter` sends what a `Plan` describes.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def prompt_excerpt(prompt: object) -> str:
 SCHEMA_VERSION = 2
 
 
-ERROR_CHARS = 1000
+ROW_ERROR_CHARS = 1000
 
 
 TERMINAL_STATES = ("completed", "failed")
@@ -235,7 +235,7 @@ def _apply_status(db: sqlite3.Connection, key: str, value: object, prediction: P
     now = time.time()
     # inline (data:) outputs are megabytes of base64: the ledger keeps their type and size
     outputs = _dumps(stored_outputs(prediction.outputs)) if prediction.outputs else None
-    error = clean_text(prediction.error[:ERROR_CHARS]) if prediction.error else None
+    error = clean_text(prediction.error[:ROW_ERROR_CHARS]) if prediction.error else None
     db.execute(
         "UPDATE jobs SET status = ?, state = ?, updated_at = ?, "
         "outputs = COALESCE(?, outputs), error = COALESCE(?, error), "

@@ -84,7 +84,7 @@ class AtlasMCPServer(MCPServer[AppState]):
         write_stream: WriteStream[SessionMessage],
     ) -> None:
         """Serve one client over a pair of message streams until `read_stream` ends; the
-        lifespan runs around it (stdio_transport.serve_stdio relays stdin/stdout to these)."""
+        lifespan runs around it (server.stdio.serve_stdio relays stdin/stdout to these)."""
         lowlevel = self._lowlevel_server
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 

@@ -120,7 +120,7 @@ async def request_roots(
     ctx: Context[Any], settings: Settings, fallback: AllowedRoots
 ) -> AllowedRoots:
     """The roots for this request (see the module docstring); `fallback` is what
-    `server.default_roots` decided at start, and says what client roots may do to it."""
+    `server.state.default_roots` decided at start, and says what client roots may do to it."""
     if fallback.client_roots == "ignore":
         return fallback
     state = _connection_state(ctx)

@@ -4,7 +4,7 @@
     *    /mcp       the SDK's streamable HTTP app in SSE mode (progress, cancel on disconnect,
                     a keep-alive ping every 15 s on quiet streams, both protocol eras)
 
-Every other request passes `BearerGate` (http_middleware.py) first: with a token configured,
+Every other request passes `BearerGate` (http_gate.py) first: with a token configured,
 a request without `Authorization: Bearer <token>` (compared in constant time) gets 401
 before the SDK sees it. The inbound header stays there: `AtlasClient` builds its own
 headers with the Atlas key. Binding a non-loopback host without a token is refused

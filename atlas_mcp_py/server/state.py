@@ -69,7 +69,7 @@ NO_HTTP_ROOTS = (
 
 def default_roots(settings: Settings, *, over_http: bool = False) -> AllowedRoots:
     """The roots decided at start, and what a client's roots may do to them (see
-    `workspace.request_roots`): over HTTP only ATLAS_MCP_ROOTS, none without it; on stdio
+    `client_context.request_roots`): over HTTP only ATLAS_MCP_ROOTS, none without it; on stdio
     ATLAS_MCP_ROOTS (narrowed by client roots), else the client's roots, else the working
     directory unless that is a filesystem root or the home directory (then none)."""
     if settings.roots:
