@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from atlas_mcp_py.config import Settings
+from atlas_mcp_py.server.http_gate import call_within
 
 __all__ = [
     "SessionGuard",
@@ -221,20 +222,7 @@ class SessionGuard:
             "headers": headers,
             "query_string": b"",
         }
-        sent = False
-
-        async def receive() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def discard(message: Message) -> None:
-            return None
-
-        with anyio.move_on_after(EVICT_TIMEOUT_SECONDS):
-            await self.app(delete, receive, discard)
+        await call_within(self.app, delete, b"", EVICT_TIMEOUT_SECONDS)
 
 
 def _token_key(scope: Scope) -> str:
