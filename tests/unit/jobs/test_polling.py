@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -16,6 +17,19 @@ from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, progress_message, wai
 pytestmark = pytest.mark.anyio
 
 FAST = PollSchedule(initial=0.01, maximum=0.02)
+
+
+def spec(budget: float, **fields: Any) -> WaitSpec:
+    """A wait of `budget` seconds starting now (anyio.current_time()), polling FAST;
+    `fields` set or replace any other part."""
+    values: dict[str, Any] = {
+        "started_at": anyio.current_time(),
+        "schedule": FAST,
+        **fields,
+    }
+    return WaitSpec(budget=budget, **values)
+
+
 Progress = list[tuple[float, float | None, str]]
 
 
@@ -62,13 +76,7 @@ async def test_every_status_change_is_reported_once_and_progress_strictly_increa
     sink, seen = recorder()
     outcome = await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=10,
-            clock=anyio.current_time,
-        ),
+        spec(5, heartbeat=10, clock=anyio.current_time),
         on_progress=sink,
         initial=Prediction(id="p1", status="created"),
     )
@@ -89,13 +97,7 @@ async def test_a_heartbeat_is_sent_while_a_poll_hangs() -> None:
     sink, seen = recorder()
     outcome = await wait_for_prediction(
         hanging,
-        WaitSpec(
-            budget=0.5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=0.05,
-            clock=anyio.current_time,
-        ),
+        spec(0.5, heartbeat=0.05, clock=anyio.current_time),
         on_progress=sink,
     )
     assert outcome.timed_out and outcome.prediction is None
@@ -108,13 +110,7 @@ async def test_no_progress_is_sent_after_the_wait_returns() -> None:
     sink, seen = recorder()
     await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=0.01,
-            clock=anyio.current_time,
-        ),
+        spec(5, heartbeat=0.01, clock=anyio.current_time),
         on_progress=sink,
     )
     count = len(seen)
@@ -124,9 +120,7 @@ async def test_no_progress_is_sent_after_the_wait_returns() -> None:
 
 async def test_the_budget_ends_the_wait_with_the_last_status_seen() -> None:
     fetch, calls = scripted("processing")
-    outcome = await wait_for_prediction(
-        fetch, WaitSpec(budget=0.1, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
-    )
+    outcome = await wait_for_prediction(fetch, spec(0.1, heartbeat=10))
     assert outcome.timed_out
     assert outcome.prediction is not None and outcome.prediction.status == "processing"
     assert len(calls) >= 2
@@ -142,27 +136,21 @@ async def test_a_failing_poll_does_not_end_the_wait_and_the_error_is_kept() -> N
             raise ServerError(503, "busy")
         return Prediction(id="p1", status="succeeded", outputs=["https://cdn.example/v.mp4"])
 
-    outcome = await wait_for_prediction(
-        flaky, WaitSpec(budget=5, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
-    )
+    outcome = await wait_for_prediction(flaky, spec(5, heartbeat=10))
     assert outcome.finished and outcome.poll_error is None
     assert attempts == 3
 
     async def broken() -> Prediction:
         raise ServerError(503, "down")
 
-    outcome = await wait_for_prediction(
-        broken, WaitSpec(budget=0.1, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
-    )
+    outcome = await wait_for_prediction(broken, spec(0.1, heartbeat=10))
     assert outcome.timed_out and isinstance(outcome.poll_error, ServerError)
 
 
 async def test_cancelling_the_caller_stops_polling_at_once() -> None:
     fetch, calls = scripted("processing")
     with anyio.move_on_after(0.1):
-        await wait_for_prediction(
-            fetch, WaitSpec(budget=60, started_at=anyio.current_time(), schedule=FAST, heartbeat=10)
-        )
+        await wait_for_prediction(fetch, spec(60, heartbeat=10))
     count = len(calls)
     await anyio.sleep(0.1)
     assert len(calls) == count
@@ -173,10 +161,9 @@ async def test_total_is_sent_only_while_an_estimate_exists_and_is_not_exceeded()
     sink, seen = recorder()
     await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
+        spec(
+            5,
             started_at=anyio.current_time() - 100,
-            schedule=FAST,
             heartbeat=10,
             estimate=30.0,
             clock=anyio.current_time,
@@ -188,14 +175,7 @@ async def test_total_is_sent_only_while_an_estimate_exists_and_is_not_exceeded()
     sink, seen = recorder()
     await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=10,
-            estimate=30.0,
-            clock=anyio.current_time,
-        ),
+        spec(5, heartbeat=10, estimate=30.0, clock=anyio.current_time),
         on_progress=sink,
     )
     assert all(total == 30.0 and value < total for value, total, _ in seen)
@@ -303,12 +283,7 @@ async def test_with_the_submission_answer_known_the_first_poll_waits_for_the_sch
     fetch, calls = scripted("processing")
     outcome = await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=0.2,
-            started_at=anyio.current_time(),
-            schedule=PollSchedule(30.0, 30.0),
-            heartbeat=10,
-        ),
+        spec(0.2, schedule=PollSchedule(30.0, 30.0), heartbeat=10),
         initial=Prediction(id="p1", status="created"),
     )
     assert outcome.timed_out and calls == []
@@ -327,13 +302,7 @@ async def test_a_sibling_job_ending_replans_a_sleeping_wait() -> None:
             tg.start_soon(sibling_ends)
             outcome = await wait_for_prediction(
                 fetch,
-                WaitSpec(
-                    budget=5,  # the schedule alone would first poll after 30 s
-                    started_at=anyio.current_time(),
-                    schedule=PollSchedule(30.0, 30.0),
-                    heartbeat=10,
-                    durations=durations,
-                ),
+                spec(5, schedule=PollSchedule(30.0, 30.0), heartbeat=10, durations=durations),
                 initial=Prediction(id="p1", status="processing"),
             )
     assert outcome.finished and calls == ["completed"]
@@ -354,13 +323,7 @@ async def test_a_completed_job_teaches_its_run_time_by_atlas_timestamps() -> Non
     durations = ModelDurations()
     await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=10,
-            durations=durations,
-        ),
+        spec(5, heartbeat=10, durations=durations),
     )
     assert durations.durations() == [12.5]
     assert run_time(done) == 12.5
@@ -371,13 +334,7 @@ async def test_a_failed_job_teaches_nothing() -> None:
     durations = ModelDurations()
     outcome = await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=10,
-            durations=durations,
-        ),
+        spec(5, heartbeat=10, durations=durations),
     )
     assert outcome.finished and durations.durations() == []
 
@@ -387,13 +344,7 @@ async def test_without_atlas_timestamps_the_run_time_is_between_the_last_two_pol
     durations = ModelDurations()
     await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=5,
-            started_at=anyio.current_time(),
-            schedule=FAST,
-            heartbeat=10,
-            durations=durations,
-        ),
+        spec(5, heartbeat=10, durations=durations),
     )
     (learnt,) = durations.durations()
     assert len(calls) == 3 and 0 < learnt < 5
@@ -412,13 +363,7 @@ async def test_a_wait_without_progress_sink_does_not_spin() -> None:
     fetch, _ = scripted("processing")
     outcome = await wait_for_prediction(
         fetch,
-        WaitSpec(
-            budget=0.3,
-            started_at=anyio.current_time(),
-            schedule=PollSchedule(0.1, 0.1),
-            heartbeat=0.05,
-            clock=clock,
-        ),
+        spec(0.3, schedule=PollSchedule(0.1, 0.1), heartbeat=0.05, clock=clock),
         initial=Prediction(id="p1", status="processing"),
     )
     assert outcome.timed_out
