@@ -8,6 +8,8 @@ way (a top-level module next to conftest.py).
 
 from __future__ import annotations
 
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +17,9 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx2
+from anyio.abc import Process
+from mcp import StdioServerParameters
 from mcp.types import CallToolResult
 
 from atlas_mcp_py.config import Settings
@@ -95,3 +100,59 @@ async def tcp_server(
         tg.start_soon(listener.serve, handle)
         yield port
         tg.cancel_scope.cancel()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def wait_until_answering(url: str, process: Process, seconds: float = 30) -> None:
+    """Ask `url` until it answers 200, failing if `process` (what serves it) exits first."""
+    async with httpx2.AsyncClient() as http:
+        with anyio.fail_after(seconds):
+            while True:
+                assert process.returncode is None, f"{process} exited during startup"
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        return
+                except httpx2.TransportError:
+                    await anyio.sleep(0.05)
+
+
+def stdio_env(sim: SimulatorServer, root: Path, state: Path, **extra: str) -> dict[str, str]:
+    """The variables a stdio server against `sim` gets: key, URL, `root` as the only root,
+    `state` for the ledger, fast polling; `extra` added or replacing."""
+    env = {
+        "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
+        "ATLASCLOUD_BASE_URL": sim.base_url,
+        "ATLAS_MCP_ROOTS": str(root),
+        "ATLAS_MCP_STATE_DIR": str(state),
+        "ATLAS_MCP_POLL_MIN": "0.1",
+        "ATLAS_MCP_POLL_MAX": "0.2",
+    }
+    env.update(extra)
+    return env
+
+
+def stdio_params(env: dict[str, str], cwd: Path) -> StdioServerParameters:
+    """`python -m atlas_mcp_py` over stdio with only `env`, started in `cwd`."""
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "atlas_mcp_py"], env=env, cwd=str(cwd)
+    )
+
+
+class FakeClock:
+    """A clock the test moves by hand, so job progress needs no waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -6,7 +6,6 @@ path is refused with the fix."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from helpers import PNG, text_of
+from helpers import PNG, free_port, text_of, wait_until_answering
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
@@ -27,12 +26,6 @@ from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 pytestmark = pytest.mark.anyio
 
 TOKEN = "e2e-files-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
@@ -56,15 +49,7 @@ async def http_server(sim: SimulatorServer, cwd: Path, **env: str) -> AsyncItera
         [*command, "--port", str(port)], env=environment, cwd=cwd, stdout=None, stderr=None
     )
     try:
-        async with httpx2.AsyncClient() as http:
-            with anyio.fail_after(30):
-                while True:
-                    assert process.returncode is None, "the server exited during startup"
-                    try:
-                        if (await http.get(f"{base}/healthz")).status_code == 200:
-                            break
-                    except httpx2.TransportError:
-                        await anyio.sleep(0.05)
+        await wait_until_answering(f"{base}/healthz", process)
         yield f"{base}/mcp"
     finally:
         process.terminate()

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from anyio.abc import Process
+from helpers import free_port, wait_until_answering
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
@@ -24,12 +24,6 @@ from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
 pytestmark = pytest.mark.anyio
 
 TOKEN = "e2e-team-token-9876543210"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(state_dir: Path, **extra: str) -> dict[str, str]:
@@ -66,18 +60,6 @@ async def test_a_public_bind_without_a_token_refuses_to_start_and_says_how_to_fi
     assert "Traceback" not in stderr
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass  # nothing listens
-
-
-async def wait_until_healthy(base: str, process: Process) -> None:
-    async with httpx2.AsyncClient() as http:
-        with anyio.fail_after(30):
-            while True:
-                assert process.returncode is None, "the server exited during startup"
-                try:
-                    if (await http.get(f"{base}/healthz")).status_code == 200:
-                        return
-                except httpx2.TransportError:
-                    await anyio.sleep(0.05)
 
 
 STOP_RUNS = 3
@@ -128,7 +110,7 @@ async def stop_mid_calls(sim: SimulatorServer, tmp_path: Path) -> None:
         serve_command("--port", str(port)), env=env, stdout=None, stderr=None
     )
     try:
-        await wait_until_healthy(base, process)
+        await wait_until_answering(f"{base}/healthz", process)
         with anyio.fail_after(40):
             async with anyio.create_task_group() as tg:
                 for mode in progressed:

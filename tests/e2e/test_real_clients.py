@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from anyio.abc import Process
-from helpers import PNG
+from helpers import PNG, free_port, wait_until_answering
 from installed_clients import CLIENTS, PY_OLD, TS_VERSIONS, RealClients, node_or_skip
 from wire import server_env
 
@@ -83,12 +81,6 @@ def assert_finished_with_progress(out: dict[str, Any], root: Path, sim: Simulato
     assert values and values == sorted(set(values)), out["progress"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def http_server(sim: SimulatorServer, root: Path) -> tuple[Process, str]:
     port = free_port()
     env = server_env(sim, root, ATLAS_MCP_HTTP_TOKEN=TOKEN, HOME=str(root.parent))
@@ -97,15 +89,8 @@ async def http_server(sim: SimulatorServer, root: Path) -> tuple[Process, str]:
         [*command, "--port", str(port)], env=env, cwd=root, stdout=None, stderr=None
     )
     base = f"http://127.0.0.1:{port}"
-    async with httpx2.AsyncClient() as http:
-        with anyio.fail_after(60):
-            while True:
-                assert process.returncode is None, "the HTTP server exited during startup"
-                try:
-                    if (await http.get(f"{base}/healthz")).status_code == 200:
-                        return process, f"{base}/mcp"
-                except httpx2.TransportError:
-                    await anyio.sleep(0.05)
+    await wait_until_answering(f"{base}/healthz", process, 60)
+    return process, f"{base}/mcp"
 
 
 @pytest.mark.parametrize("spec", list(TS_VERSIONS))

@@ -11,7 +11,7 @@ import sys
 import anyio
 import httpx2
 import pytest
-from anyio.abc import Process
+from helpers import wait_until_answering
 
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY
 
@@ -36,18 +36,6 @@ def two_free_ports() -> int:
     raise RuntimeError("no two adjacent free ports")
 
 
-async def wait_until_serving(base: str, process: Process) -> None:
-    async with httpx2.AsyncClient() as http:
-        with anyio.fail_after(30):
-            while True:
-                assert process.returncode is None, "the simulator exited during startup"
-                try:
-                    if (await http.get(f"{base}/api/v1/models")).status_code == 200:
-                        return
-                except httpx2.TransportError:
-                    await anyio.sleep(0.05)
-
-
 async def run_and_submit(*args: str) -> tuple[str, dict[str, object], object]:
     """Start the command, submit one job: the model's schema URL, the job as polled, and
     the job length the simulator reports (None: each model's own)."""
@@ -57,7 +45,7 @@ async def run_and_submit(*args: str) -> tuple[str, dict[str, object], object]:
     command = [sys.executable, "-m", "atlas_mcp_py", "simulator", "--port", str(port), *args]
     process = await anyio.open_process(command, env=env, stdout=None, stderr=None)
     try:
-        await wait_until_serving(base, process)
+        await wait_until_answering(f"{base}/api/v1/models", process)
         async with httpx2.AsyncClient(base_url=base, headers=AUTH) as http:
             models = (await http.get("/api/v1/models")).json()["data"]
             schema_url = next(m["schema"] for m in models if m["model"] == JOB["model"])

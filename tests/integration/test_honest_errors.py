@@ -9,7 +9,6 @@ private test CA signed: `trustme`)."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,21 +19,13 @@ import anyio.abc
 import pytest
 import trustme
 from anyio.streams.tls import TLSListener, TLSStream
-from helpers import pipe, simulator_settings, structured, text_of
+from helpers import free_port, pipe, simulator_settings, structured, text_of
 from mcp import Client
 
 from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_a_refused_connection_and_a_name_that_does_not_resolve_say_which(
