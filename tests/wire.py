@@ -16,27 +16,21 @@ from typing import Any
 import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
+from helpers import stdio_env
 
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
+from atlas_mcp_py.simulator import SimulatorServer
 
 MODERN = "2026-07-28"
 CLIENT_INFO = {"name": "wire-test", "version": "1.0"}
 
 
 def server_env(sim: SimulatorServer, root: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
-        "ATLASCLOUD_BASE_URL": sim.base_url,
-        "ATLAS_MCP_ROOTS": str(root),
-        "ATLAS_MCP_STATE_DIR": str(root.parent / "state"),
-        "ATLAS_MCP_POLL_MIN": "0.1",
-        "ATLAS_MCP_POLL_MAX": "0.2",
+    defaults = {
         "ATLAS_MCP_HEARTBEAT": "0.3",
         "NO_PROXY": "127.0.0.1,localhost",
         "PATH": "/usr/bin:/bin",
     }
-    env.update(extra)
-    return env
+    return stdio_env(sim, root, root.parent / "state", **{**defaults, **extra})
 
 
 class WireSession:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 import anyio
 import pytest
-from helpers import structured
-from mcp import Client, StdioServerParameters
+from helpers import stdio_env, stdio_params, structured
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.jobs.records import JobRecord
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
+from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
@@ -24,21 +23,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def sim_job_seconds() -> float:
     return 1.0
-
-
-def server_params(sim: SimulatorServer, root: Path, state: Path) -> StdioServerParameters:
-    env = {
-        "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
-        "ATLASCLOUD_BASE_URL": sim.base_url,
-        "ATLAS_MCP_ROOTS": str(root),
-        "ATLAS_MCP_STATE_DIR": str(state),
-        "ATLAS_MCP_POLL_MIN": "0.1",
-        "ATLAS_MCP_POLL_MAX": "0.2",
-        "ATLAS_MCP_HEARTBEAT": "0.3",
-    }
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "atlas_mcp_py"], env=env, cwd=str(root)
-    )
 
 
 def recorded(state: Path) -> list[JobRecord]:
@@ -54,7 +38,7 @@ async def test_a_job_survives_its_server_being_killed_mid_wait(
 ) -> None:
     root, state = tmp_path / "project", tmp_path / "state"
     root.mkdir()
-    params = server_params(sim, root, state)
+    params = stdio_params(stdio_env(sim, root, state, ATLAS_MCP_HEARTBEAT="0.3"), root)
     polled = anyio.Event()
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:

@@ -8,39 +8,23 @@ instant, one POSTs, the other finds its row, waits for its answer and returns th
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
-from helpers import structured, text_of
-from mcp import Client, StdioServerParameters
+from helpers import stdio_env, stdio_params, structured, text_of
+from mcp import Client
 
 from atlas_mcp_py.jobs.ledger import Ledger
-from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
+from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio
 
 ROUNDS = int(os.environ.get("ATLAS_TEST_RACE_ROUNDS", "12"))
 """Identical-request races per run (each a new request); before the fix every one POSTed
 twice."""
-
-
-def server_params(sim: SimulatorServer, root: Path, state: Path) -> StdioServerParameters:
-    env = {
-        "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
-        "ATLASCLOUD_BASE_URL": sim.base_url,
-        "ATLAS_MCP_ROOTS": str(root),
-        "ATLAS_MCP_STATE_DIR": str(state),
-        "ATLAS_MCP_POLL_MIN": "0.1",
-        "ATLAS_MCP_POLL_MAX": "0.2",
-        "ATLAS_MCP_LOG_LEVEL": "WARNING",
-    }
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "atlas_mcp_py"], env=env, cwd=str(root)
-    )
 
 
 async def call(
@@ -55,7 +39,7 @@ async def test_two_servers_sending_the_same_request_at_once_pay_once(
 ) -> None:
     root, state = tmp_path / "project", tmp_path / "state"
     root.mkdir()
-    params = server_params(sim, root, state)
+    params = stdio_params(stdio_env(sim, root, state, ATLAS_MCP_LOG_LEVEL="WARNING"), root)
     doubled: list[int] = []
     refused: list[str] = []
     with anyio.fail_after(120):

@@ -11,8 +11,8 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import PNG
-from mcp import Client, StdioServerParameters
+from helpers import PNG, stdio_env, stdio_params
+from mcp import Client
 
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
@@ -26,23 +26,7 @@ def sim_job_seconds() -> float:
 
 def ide_env(sim: SimulatorServer, root: Path, **extra: str) -> dict[str, str]:
     """Only what an IDE passes: its safe defaults plus the server's own variables."""
-    env = {
-        "ATLASCLOUD_API_KEY": SIMULATOR_API_KEY,
-        "ATLASCLOUD_BASE_URL": sim.base_url,
-        "ATLAS_MCP_ROOTS": str(root),
-        "ATLAS_MCP_STATE_DIR": str(root.parent / "state"),
-        "ATLAS_MCP_POLL_MIN": "0.1",
-        "ATLAS_MCP_POLL_MAX": "0.2",
-        "ATLAS_MCP_HEARTBEAT": "0.3",
-    }
-    env.update(extra)
-    return env
-
-
-def server_params(env: dict[str, str], cwd: Path) -> StdioServerParameters:
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "atlas_mcp_py"], env=env, cwd=str(cwd)
-    )
+    return stdio_env(sim, root, root.parent / "state", **{"ATLAS_MCP_HEARTBEAT": "0.3", **extra})
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -58,7 +42,7 @@ async def test_an_ide_lists_tools_generates_with_progress_and_gets_the_url(
         seen.append(progress)
 
     with anyio.fail_after(60):
-        async with Client(server_params(ide_env(sim, root), root), mode=mode) as client:
+        async with Client(stdio_params(ide_env(sim, root), root), mode=mode) as client:
             tools = await client.list_tools()
             result = await client.call_tool(
                 "atlas_generate_video",
@@ -78,7 +62,7 @@ async def test_a_budget_shorter_than_the_job_hands_the_job_back(
 ) -> None:
     env = ide_env(sim, tmp_path, ATLAS_MCP_MAX_WAIT="0.5")
     with anyio.fail_after(60):
-        async with Client(server_params(env, tmp_path)) as client:
+        async with Client(stdio_params(env, tmp_path)) as client:
             result = await client.call_tool(
                 "atlas_generate_video",
                 {"prompt": "a slow one [sim:seconds=30]"},
