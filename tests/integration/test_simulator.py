@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from helpers import FakeClock
 
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer, SimulatorState
 
@@ -18,19 +19,6 @@ HAILUO = "minimax/hailuo-02/fast"
 SEEDANCE = "bytedance/seedance-v1-lite-i2v-1080p"
 FRAME = "https://example.com/frame.png"
 AUTH = {"Authorization": f"Bearer {SIMULATOR_API_KEY}"}
-
-
-class FakeClock:
-    """A clock the test moves by hand, so job progress needs no waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

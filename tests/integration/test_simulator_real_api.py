@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from helpers import FakeClock
 
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer, SimulatorState
 
@@ -26,14 +27,6 @@ WEBP = b"RIFF\x40\x00\x00\x00WEBPVP8 " + b"\x00" * 64
 MP4 = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64
 VIDEO_PATH = "/api/v1/model/generateVideo"
 IMAGE_PATH = "/api/v1/model/generateImage"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
