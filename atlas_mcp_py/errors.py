@@ -29,6 +29,7 @@ AtlasMCPError                      every error this package raises on purpose
 ├── SchemaUnreadable (+ValueError) a model's OpenAPI input schema cannot be read
 ├── LedgerError                    the SQLite job ledger cannot be used
 ├── LostSubmission                 a generate POST's answer lost, and history does not show it
+├── JobNotCreated                  a generate request refused or never sent (`.error` says why)
 ├── Retryable                      internal: this attempt may be retried; never escapes AtlasClient
 └── DemoError                      the demo cannot run as asked
 ```
@@ -68,6 +69,7 @@ __all__ = [
     "FileRefused",
     "InlineDataError",
     "InsufficientBalanceError",
+    "JobNotCreated",
     "LedgerError",
     "LostSubmission",
     "MediaMismatch",
@@ -268,6 +270,18 @@ class LostSubmission(AtlasMCPError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class JobNotCreated(AtlasMCPError):
+    """Atlas refused a generate request, or it never reached Atlas: no job, nothing billed.
+
+    `error` is Atlas's refusal; `balance` the account's available balance when the
+    refusal was about it (402) and it could be read."""
+
+    def __init__(self, error: AtlasError, balance: str | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.balance = balance
 
 
 class Retryable(AtlasMCPError):

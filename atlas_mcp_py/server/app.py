@@ -34,6 +34,7 @@ from atlas_mcp_py.server.arguments import (
 from atlas_mcp_py.server.protocol import shape_for_version
 from atlas_mcp_py.server.results import (
     crash_text,
+    tool_error,
 )
 from atlas_mcp_py.server.state import AppState, default_roots
 from atlas_mcp_py.server.toolschema import listed_tool
@@ -105,7 +106,7 @@ class AtlasMCPServer(MCPServer[AppState]):
             tools = {tool.name: tool for tool in await self.list_tools()}
             schema = tools[name].input_schema if name in tools else {}
             errors = exc.__cause__.errors(include_url=False, include_input=False)
-            raise ToolError(refused_arguments(name, errors, schema)) from exc.__cause__
+            raise tool_error(refused_arguments(name, errors, schema)) from exc.__cause__
 
 
 _NOT_RETURNED = {

@@ -8,7 +8,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from atlas_mcp_py.atlas.inputs import is_local
@@ -188,17 +187,14 @@ def within_limits(
     prediction_id: str | None = None,
     paths: Mapping[str, str | None] | None = None,
 ) -> None:
-    """Refuse (a tool error that says what to pass) an argument no real call has."""
-    try:
-        if prompt is not None:
-            check_prompt(prompt)
-        if prediction_id is not None:
-            check_prediction_id(prediction_id)
-        for name, value in (paths or {}).items():
-            if value is not None and is_local(value):
-                check_path(name, value)
-    except ArgumentLimit as exc:
-        raise ToolError(str(exc)) from None
+    """Refuse (`ArgumentLimit`, which says what to pass) an argument no real call has."""
+    if prompt is not None:
+        check_prompt(prompt)
+    if prediction_id is not None:
+        check_prediction_id(prediction_id)
+    for name, value in (paths or {}).items():
+        if value is not None and is_local(value):
+            check_path(name, value)
 
 
 # -- arguments several tools take, defined once ------------------------------------------

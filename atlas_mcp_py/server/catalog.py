@@ -10,18 +10,17 @@ from pydantic import Field
 
 from atlas_mcp_py.atlas.capabilities import model_takes
 from atlas_mcp_py.atlas.models import ModelInfo
-from atlas_mcp_py.errors import AtlasError
-from atlas_mcp_py.files.uploads import UploadResult, upload_file
+from atlas_mcp_py.files.uploads import UploadResult
+from atlas_mcp_py.generation import upload_local
 from atlas_mcp_py.server.arguments import within_limits
-from atlas_mcp_py.server.client_context import open_sources, upload_progress
-from atlas_mcp_py.server.results import ModelList, summarise_model, tool_error
+from atlas_mcp_py.server.client_context import call_hooks
+from atlas_mcp_py.server.results import ModelList, summarise_model, tool_errors
 from atlas_mcp_py.server.state import AppState, state
 
 __all__ = [
     "atlas_list_models",
     "atlas_upload_media",
     "register",
-    "upload_local",
 ]
 
 
@@ -36,10 +35,8 @@ async def atlas_list_models(
     """List Atlas models: price (USD), inputs (text/image/video) and frame parameters.
     Use an id as `model` in generate."""
     app = state(ctx)
-    try:
+    with tool_errors(app.settings.base_url):
         models = await app.client.list_models()
-    except AtlasError as exc:
-        raise tool_error(exc, base_url=app.settings.base_url) from None
     matches = [m for m in models if _matches(m, type, query)]
     takes = await model_takes(app.client, matches[:limit])
     return ModelList(
@@ -56,21 +53,9 @@ async def atlas_upload_media(
 ) -> UploadResult:
     """Upload a local media file; returns a temporary https URL usable as `image`."""
     app = state(ctx)
-    within_limits(paths={"path": path})
-    return await upload_local(app, ctx, path)
-
-
-async def upload_local(app: AppState, ctx: Context[AppState], raw_path: str) -> UploadResult:
-    """Upload one file inside the roots, reporting progress; Atlas errors become tool errors."""
-    (source,) = await open_sources(ctx, app.settings, app.roots, {"path": raw_path})
-    try:
-        app.settings.require_api_key()
-        progress = upload_progress(ctx, source.filename)
-        return (await upload_file(app.client, source, app.uploads, on_progress=progress))[0]
-    except AtlasError as exc:
-        raise tool_error(exc, base_url=app.settings.base_url) from None
-    finally:
-        source.close()
+    with tool_errors(app.settings.base_url):
+        within_limits(paths={"path": path})
+        return await upload_local(app, call_hooks(ctx), path)
 
 
 def _matches(model: ModelInfo, kind: str, query: str | None) -> bool:

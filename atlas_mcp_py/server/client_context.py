@@ -1,9 +1,9 @@
-"""What the connected client tells: its roots, its progress token."""
+"""What the connected client tells (its roots, its progress token), as the hooks a use
+case runs a tool call with (`call_hooks`)."""
 
 from __future__ import annotations
 
 import logging
-import time
 import urllib.parse
 import urllib.request
 import warnings
@@ -13,39 +13,26 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from atlas_mcp_py.atlas.client import UploadProgressFn
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.errors import FileRefused
-from atlas_mcp_py.files.roots import AllowedRoots, frame_source, too_broad
-from atlas_mcp_py.files.saves import (
-    SavePlan,
-    plan_save,
-)
-from atlas_mcp_py.files.uploads import UploadSource, prepare_upload
+from atlas_mcp_py.files.roots import AllowedRoots, too_broad
+from atlas_mcp_py.generation import ConfirmFn, Hooks
 from atlas_mcp_py.server.protocol import report_progress
 from atlas_mcp_py.server.state import AppState
 
 __all__ = [
-    "human_size",
-    "local_frames",
-    "open_sources",
-    "plan_destination",
+    "call_hooks",
+    "has_progress_token",
     "request_roots",
     "roots_from_uris",
-    "upload_progress",
 ]
 
 logger = logging.getLogger(__name__)
 
 ROOTS_TIMEOUT_SECONDS = 5.0
-
-
-PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 _CACHE_KEY = "atlas_mcp_py.client_roots"
@@ -149,82 +136,25 @@ def _with_client_roots(fallback: AllowedRoots, offered: AllowedRoots | None) -> 
     return fallback
 
 
-def human_size(size: int) -> str:
-    """1.2 GB, 3.4 MB, 56 kB or 789 bytes (never "0.0 MB" for a small file)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes"
+def call_hooks(ctx: Context[AppState], *, confirm: ConfirmFn | None = None) -> Hooks:
+    """The hooks a use case runs this tool call with: progress to the client (shaped for
+    its protocol version), the roots it grants, the server's stop, `confirm` (the cost
+    question's answer, asked before the tool ran)."""
+    app: AppState = ctx.request_context.lifespan_context
 
+    async def progress(value: float, total: float | None, message: str) -> None:
+        await report_progress(ctx, value, total, message)
 
-def upload_progress(ctx: Context[Any], filename: str) -> UploadProgressFn:
-    """Progress notifications for an upload: bytes sent of the total, at most twice a
-    second, and always the last one (a no-op when the caller sent no progress token)."""
-    last = -float("inf")
+    async def roots() -> AllowedRoots:
+        return await request_roots(ctx, app.settings, app.roots)
 
-    async def report(sent: int, size: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if sent < size and now - last < PROGRESS_INTERVAL_SECONDS:
-            return
-        last = now
-        percent = sent * 100 // size if size else 100
-        message = f"Uploading {filename}: {percent}% of {human_size(size)}"
-        await report_progress(ctx, sent, size, message)
-
-    return report
-
-
-def local_frames(frames: dict[str, str]) -> dict[str, str]:
-    """The frame arguments that are local paths; any non-http(s) URL is a tool error."""
-    local: dict[str, str] = {}
-    for name, value in frames.items():
-        try:
-            if frame_source(value) == "path":
-                local[name] = value
-        except ValueError as exc:
-            raise ToolError(f"`{name}`: {exc}. Nothing was sent.") from None
-    return local
-
-
-async def open_sources(
-    ctx: Context[Any], settings: Settings, fallback: AllowedRoots, paths: dict[str, str]
-) -> list[UploadSource]:
-    """Every check on every local path before any is sent; a refusal is a tool error
-    (and closes what was already opened)."""
-    roots = await request_roots(ctx, settings, fallback)
-    sources: list[UploadSource] = []
-    try:
-        for name, raw in paths.items():
-            try:
-                sources.append(prepare_upload(roots, raw, max_bytes=settings.max_upload_bytes))
-            except FileRefused as exc:
-                what = f"`{name}` " if name != "path" else ""
-                raise ToolError(
-                    f"Refused to upload {what}{raw!r}: {exc}. Nothing was sent."
-                ) from None
-    except BaseException:
-        for source in sources:
-            source.close()
-        raise
-    return sources
-
-
-async def plan_destination(
-    ctx: Context[Any],
-    settings: Settings,
-    fallback: AllowedRoots,
-    save_to: str | None,
-    overwrite: bool,
-) -> SavePlan | None:
-    """The checked `save_to` (None when not asked); a refusal is a tool error."""
-    if save_to is None:
-        return None
-    roots = await request_roots(ctx, settings, fallback)
-    try:
-        return plan_save(roots, save_to, overwrite=overwrite)
-    except FileRefused as exc:
-        raise ToolError(f"Refused save_to {save_to!r}: {exc}. Nothing was sent.") from None
+    return Hooks(
+        roots=roots,
+        progress=progress,
+        has_progress=has_progress_token(ctx),
+        confirm=confirm,
+        stop=app.stopping,
+    )
 
 
 def has_progress_token(ctx: Context[AppState]) -> bool:

@@ -4,33 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
-from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.errors import AtlasError, Refused
-from atlas_mcp_py.jobs.plan import GenerateArgs, cost_summary, make_plan
+from atlas_mcp_py.generation import ConfirmFn, balance_text
+from atlas_mcp_py.jobs.plan import GenerateArgs, Plan, cost_summary, make_plan
 from atlas_mcp_py.server.state import state
 
 __all__ = [
     "CostApproval",
     "CostCheck",
+    "approved",
     "ask_cost",
     "ask_image_cost",
-    "balance_text",
-    "check_cost",
+    "cost_refusal",
 ]
 
 MODERN_PROTOCOL = "2026-07-28"
-
-
-BALANCE_WAIT_SECONDS = 5.0
-"""How long a refusal or a question waits for the balance before going without it."""
 
 
 # -- cost confirmation -----------------------------------------------------------------
@@ -126,29 +119,26 @@ async def _ask_plan_cost(
     )
 
 
-async def balance_text(client: AtlasClient) -> str | None:
-    """The account's available balance ("$12.50"), or None when it cannot be read soon."""
-    with anyio.move_on_after(BALANCE_WAIT_SECONDS):
-        try:
-            return (await client.balance()).text()
-        except AtlasError:
-            return None
-    return None
-
-
-def check_cost(approval: ElicitationResult[Any]) -> None:
-    """Raise the tool error that stops an unapproved job (nothing has been sent)."""
+def cost_refusal(approval: ElicitationResult[Any]) -> str | None:
+    """Why an unapproved job stops (nothing has been sent), or None when it may go."""
     if isinstance(approval, AcceptedElicitation):
         data = approval.data
         if isinstance(data, CostCheck):
-            if data.refusal is not None:
-                raise ToolError(data.refusal)
-            return
+            return data.refusal
         if isinstance(data, CostApproval) and data.approve:
-            return
-        raise ToolError("The person did not approve the cost, so nothing was sent.")
+            return None
+        return "The person did not approve the cost, so nothing was sent."
     action = "cancelled" if getattr(approval, "action", "") == "cancel" else "declined"
-    raise ToolError(
+    return (
         f"The person {action} the cost confirmation, so nothing was sent. Call again only "
         "if they change their mind."
     )
+
+
+def approved(approval: ElicitationResult[Any]) -> ConfirmFn:
+    """The `Hooks.confirm` of a tool call whose cost question was resolved before it ran."""
+
+    async def confirm(plan: Plan) -> str | None:
+        return cost_refusal(approval)
+
+    return confirm

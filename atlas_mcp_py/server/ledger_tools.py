@@ -7,20 +7,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from atlas_mcp_py.atlas.outputs import is_inline_marker, kind_of_outputs
+from atlas_mcp_py.errors import Refused
+from atlas_mcp_py.generation import expired
 from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
+from atlas_mcp_py.server.results import tool_errors
 from atlas_mcp_py.server.state import AppState, state
 
 __all__ = [
     "JobList",
     "JobSummary",
     "atlas_list_jobs",
-    "expired",
-    "expiry_note",
     "job_resource",
     "register",
 ]
@@ -102,34 +103,11 @@ def output_urls(record: JobRecord) -> dict[str, str | None]:
     return {"video_url": url, "image_url": None}
 
 
-def expired(record: JobRecord, now: float | None = None) -> bool:
-    """Has Atlas stopped serving this job's outputs?"""
-    now = time.time() if now is None else now
-    return record.expires_at is not None and now >= record.expires_at
-
-
 def _expires_text(record: JobRecord) -> str | None:
     if record.state != "completed" or record.expires_at is None:
         return None
     when = _iso(record.expires_at)
     return f"expired: {when}" if expired(record) else when
-
-
-def expiry_note(record: JobRecord, *, saved: bool, now: float | None = None) -> str | None:
-    """What a result says about a completed job's video URL expiring."""
-    if record.state != "completed" or record.expires_at is None or not record.outputs:
-        return None
-    when = datetime.fromtimestamp(record.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    what = "image" if kind_of_outputs(record.outputs) == "image" else "video"
-    if expired(record, now):
-        where = f" The copy saved at {record.local_path} is yours." if record.local_path else ""
-        return (
-            f"The {what} URL expired on {when} (Atlas keeps outputs for a limited time): it "
-            f"can no longer be downloaded.{where}"
-        )
-    if saved or record.local_path:
-        return None
-    return f"The {what} URL expires on {when}: pass save_to to keep a copy before then."
 
 
 def job_document(record: JobRecord) -> dict[str, Any]:
@@ -164,12 +142,13 @@ async def atlas_list_jobs(
     """Paid jobs recorded here, newest first, kept across restarts (lost ids too);
     atlas_check_status finishes one."""
     book = state(ctx).book
-    if book.ledger is None:
-        raise ToolError(book.warning or "The job ledger is unavailable.")
     states = _FILTERS[status] if status is not None else None
-    records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
-    if records is None:
-        raise ToolError(f"The job ledger at {book.path} could not be read; see the logs.")
+    with tool_errors():
+        if book.ledger is None:
+            raise Refused(book.warning or "The job ledger is unavailable.")
+        records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
+        if records is None:
+            raise Refused(f"The job ledger at {book.path} could not be read; see the logs.")
     jobs = [
         {"prediction_id": r.prediction_id, **summarise_job(r).model_dump(exclude_none=True)}
         for r in records

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -16,46 +17,37 @@ from mcp.types import (
     ResourceLink,
     TextContent,
 )
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, Field
 
-from atlas_mcp_py.atlas.models import ModelInfo, Prediction, unix_seconds
+from atlas_mcp_py.atlas.models import ModelInfo
 from atlas_mcp_py.atlas.sanitize import trim
 from atlas_mcp_py.errors import (
-    APIConnectionError,
-    APIResponseError,
-    APIStatusError,
+    ArgumentLimit,
     AtlasError,
     AtlasMCPError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    InsufficientBalanceError,
-    ModelUnavailableError,
-    NotFoundError,
-    OutcomeUnknownError,
-    PayloadTooLargeError,
-    RateLimitError,
-    ServerError,
-    UploadSourceError,
-    WrongBaseURLError,
+    JobNotCreated,
+    LostSubmission,
+    Refused,
 )
 from atlas_mcp_py.files.saves import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
 )
+from atlas_mcp_py.generation import JobResult, explain
 
 __all__ = [
-    "JobResult",
     "ModelList",
     "ModelSummary",
     "crash_text",
-    "elapsed_since",
-    "explain",
     "file_link",
-    "job_result",
     "job_text",
     "tool_error",
+    "tool_errors",
+    "tool_result",
 ]
+
+NOT_CREATED = "The job was not created; nothing was billed. "
+"""What a refused or unsent generate request's error says was (not) sent."""
 
 logger = logging.getLogger(__name__)
 
@@ -79,57 +71,6 @@ class ModelList(BaseModel):
     total: int = Field(description="matches before the limit")
 
 
-def _absent_when_null(schema: dict[str, Any]) -> None:
-    """A field the dump leaves out when null needs no `null` in its schema (and a single
-    type is what every client's schema dialect takes): `X | None` reads as `X`."""
-    for name, prop in (schema.get("properties") or {}).items():
-        variants = prop.get("anyOf") if isinstance(prop, dict) else None
-        if isinstance(variants, list) and {"type": "null"} in variants:
-            others = [v for v in variants if v != {"type": "null"}]
-            if len(others) == 1:
-                rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
-                schema["properties"][name] = {**others[0], **rest}
-
-
-class JobResult(BaseModel):
-    """A job as the generate and check tools return it. Fields that are null are absent
-    from the structured result (`dump`), so its schema declares none as nullable."""
-
-    model_config = ConfigDict(json_schema_extra=_absent_when_null)
-
-    prediction_id: str | None = None
-    model: str
-    status: Literal["processing", "completed", "failed", "dry_run"]
-    video_url: str | None = None
-    image_url: str | None = None
-    """Image jobs (instead of video_url): the first output URL."""
-    outputs: list[str] = []
-    error: str | None = None
-    elapsed_seconds: float | None = None
-    local_path: str | None = None
-    size_bytes: int | None = None
-    estimated_cost_usd: float | None = None
-    request: dict[str, Any] | None = Field(None, description="dry_run: the exact body")
-    notes: list[str] = []
-    _kind: str = PrivateAttr("video")
-
-    @property
-    def kind(self) -> str:
-        """What the job makes ("video" or "image"); not part of the wire shape."""
-        return self._kind
-
-    def as_kind(self, kind: str) -> JobResult:
-        """This result for a job of `kind` (an image job's URL is `image_url`)."""
-        self._kind = kind
-        if kind == "image" and self.video_url is not None and self.image_url is None:
-            self.image_url, self.video_url = self.video_url, None
-        return self
-
-    def dump(self) -> dict[str, Any]:
-        """The structured result: JSON types, null fields left out."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-
 def summarise_model(
     model: ModelInfo, inputs: list[str] | None = None, frames: list[str] | None = None
 ) -> ModelSummary:
@@ -148,42 +89,6 @@ def summarise_model(
         price_unit=model.price_unit,
         inputs=", ".join(shown) or None,
     )
-
-
-def elapsed_since(created_at: str | None, now: datetime | None = None) -> float | None:
-    """Seconds since an ISO-8601 or unix-seconds timestamp from Atlas, if parseable."""
-    when = unix_seconds(created_at)
-    if when is None:
-        return None
-    seconds = (now or datetime.now(UTC)).timestamp() - when
-    return round(seconds, 1) if seconds >= 0 else None
-
-
-def job_result(
-    prediction: Prediction,
-    *,
-    model: str,
-    elapsed: float | None,
-    notes: list[str] | None = None,
-    kind: str = "video",
-) -> JobResult:
-    state = prediction.state
-    error = None
-    if state == "failed":
-        reason = prediction.error or f"the job ended with status {prediction.status!r}"
-        if prediction.error_code:
-            reason = f"{reason} (code {prediction.error_code})"
-        error = trim(reason)
-    return JobResult(
-        prediction_id=prediction.id,
-        model=prediction.model or model,
-        status=state,
-        video_url=prediction.outputs[0] if state == "completed" and prediction.outputs else None,
-        outputs=prediction.outputs if state == "completed" else [],
-        error=error,
-        elapsed_seconds=None if elapsed is None else round(elapsed, 1),
-        notes=list(notes or []),
-    ).as_kind(kind)
 
 
 def job_text(result: JobResult) -> str:
@@ -235,101 +140,24 @@ def tool_error(
     return ToolError(exc if isinstance(exc, str) else str(exc))
 
 
-def explain(
-    exc: AtlasError, *, base_url: str = "", sent: str = "", balance: str | None = None
-) -> str:
-    """A message for the model: what happened and what to do next, with Atlas's request
-    id when there is one (support asks for it). Never carries the key. `balance` is the
-    account's available balance, when it could be read."""
-    text = _explain(exc, base_url, sent, balance)
-    request_id = getattr(exc, "request_id", None)
-    if request_id and isinstance(exc, APIStatusError):  # OutcomeUnknownError's str has it
-        text += f" (Atlas request id: {request_id})"
-    return text
-
-
-def _explain(exc: AtlasError, base_url: str, sent: str, balance: str | None) -> str:
-    """The text for each kind of AtlasError (over 60 lines: one branch per kind, side by side)."""
-    if isinstance(exc, ConfigError):
-        return str(exc)
-    if isinstance(exc, WrongBaseURLError):
-        return (
-            f"Atlas answered 401 on a path that needs no key or cannot be wrong with a good "
-            f"one: ATLASCLOUD_BASE_URL ({base_url or 'as set'}) is probably wrong. Set it to "
-            "the API root, https://api.atlascloud.ai (without /api/v1), or unset it, then "
-            "restart the server. Nothing was billed."
-        )
-    if isinstance(exc, ModelUnavailableError):
-        return (
-            f"Atlas answered 404 to the generate request: the model is not available to this "
-            f"account ({trim(exc.message, 200)}). Check the id with atlas_list_models, or the "
-            "model's access in the Atlas console. Nothing was billed."
-        )
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"Atlas refused the API key ({exc.status}: {trim(exc.message, 200)}). Check that "
-            "ATLASCLOUD_API_KEY holds a valid key with access to this model, then restart the "
-            "server. Nothing was billed."
-        )
-    if isinstance(exc, InsufficientBalanceError):
-        has = f" (available: {balance})" if balance else ""
-        return (
-            f"Atlas says the account balance is too low (402){has}. Top up at "
-            "https://www.atlascloud.ai (billing), then try again. Nothing was generated."
-        )
-    if isinstance(exc, BadRequestError):
-        return (
-            f"Atlas rejected the request ({exc.status}): {trim(exc.message, 300)}. Fix the "
-            "argument it names (atlas_list_models shows models) and call again; nothing was billed."
-        )
-    if isinstance(exc, NotFoundError):
-        return (
-            f"Atlas does not know that id (404: {trim(exc.message, 200)}). Check the id: "
-            "atlas_list_jobs lists the jobs started here with their prediction_id, and a "
-            "generate call's answer names its own."
-        )
-    if isinstance(exc, PayloadTooLargeError):
-        return (
-            "Atlas refused the upload as too large (413; its limit is 50 MB). Use a smaller file."
-        )
-    if isinstance(exc, RateLimitError):
-        wait = f" in {exc.retry_after:.0f} s" if exc.retry_after is not None else " shortly"
-        return f"Atlas is rate-limiting requests (429). {sent}Try again{wait}."
-    if isinstance(exc, ServerError):
-        fault = f"Atlas had a server fault ({exc.status}: {trim(exc.message, 200)})."
-        return f"{fault} {sent}Try again later."
-    if isinstance(exc, APIStatusError):
-        return f"Atlas answered {exc.status}: {trim(exc.message, 300)}."
-    if isinstance(exc, OutcomeUnknownError) and not exc.billed:
-        again = " and calling again is safe" if exc.retry_safe else ""
-        return (
-            f"{trim(str(exc), 300)}. This was an upload: uploads are free and create no "
-            f"job, so nothing was billed{again}."
-        )
-    if isinstance(exc, OutcomeUnknownError):
-        return (
-            f"{trim(str(exc), 300)}. The request may have reached Atlas and may be billed, "
-            "so it was NOT resent. Do not simply call again: the job may already exist."
-        )
-    if isinstance(exc, APIConnectionError):
-        cause = str(exc)
-        if "SSL_CERT_FILE" in cause:  # the cause carries its fix
-            fix = ""
-        elif "name resolution failed" in cause:
-            fix = " Check the host in ATLASCLOUD_BASE_URL and this machine's DNS or proxy."
-        elif "connection refused" in cause:
-            fix = " Check the port in ATLASCLOUD_BASE_URL and that the service is running."
-        else:
-            fix = " Check the network (behind a proxy, set HTTPS_PROXY)."
-        return f"Could not reach Atlas at {base_url}: {trim(cause, 400)}. Nothing was sent.{fix}"
-    if isinstance(exc, UploadSourceError):
-        return (
-            f"{trim(str(exc), 300)}. Atlas stored nothing usable; upload again once the file "
-            "is complete and no longer being written."
-        )
-    if isinstance(exc, APIResponseError):
-        return f"Atlas sent an answer that could not be understood: {trim(str(exc), 300)}."
-    return trim(str(exc), 300)
+@contextmanager
+def tool_errors(base_url: str = "") -> Iterator[None]:
+    """Run a tool's body with its refusals turned into tool errors: `Refused`,
+    `LostSubmission` and `ArgumentLimit` by their own message, an `AtlasError` explained
+    (`explain`, with `base_url` for a connection problem), a generate request Atlas
+    refused as not created (and the balance, when that was the problem). Nothing else
+    in the server raises a ToolError."""
+    try:
+        yield
+    except (Refused, LostSubmission) as exc:
+        raise ToolError(exc.message) from None
+    except ArgumentLimit as exc:
+        raise ToolError(str(exc)) from None
+    except JobNotCreated as exc:
+        balance = exc.balance
+        raise tool_error(exc.error, base_url=base_url, sent=NOT_CREATED, balance=balance) from None
+    except AtlasError as exc:
+        raise tool_error(exc, base_url=base_url) from None
 
 
 def crash_text(tool: str) -> str:

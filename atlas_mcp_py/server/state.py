@@ -1,57 +1,27 @@
-"""AppState, what every tool call shares; the roots decided at start."""
+"""AppState, what every tool call shares (`state(ctx)`); the roots decided at start."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 
-import anyio
 from mcp.server.mcpserver import Context
 
-from atlas_mcp_py.atlas.client import AtlasClient
-from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
+from atlas_mcp_py.config import Settings
 from atlas_mcp_py.files.roots import AllowedRoots, too_broad
-from atlas_mcp_py.files.uploads import UploadCache
-from atlas_mcp_py.jobs.book import JobBook
-from atlas_mcp_py.jobs.durations import DurationHistory, ModelDurations, durations_from_ledger
-from atlas_mcp_py.jobs.submit import Submitter
+from atlas_mcp_py.generation import Services
 
 __all__ = [
     "AppState",
+    "default_roots",
     "state",
-    "wait_budget",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class AppState:
-    """What every tool call shares for the life of the server."""
-
-    settings: Settings
-    client: AtlasClient
-    roots: AllowedRoots
-    """`default_roots`; on stdio `request_roots` narrows or replaces them by the client's."""
-    book: JobBook
-    """The job ledger (`book.set_local_path(id, path)` records a saved video)."""
-    submitter: Submitter
-    """Validation, duplicate guard, in-flight limit, submit-once and recovery."""
-    uploads: UploadCache = field(default_factory=lambda: UploadCache(0.0))
-    """Recent uploads by sha256, reused for `upload_reuse_seconds`."""
-    durations: DurationHistory = field(default_factory=DurationHistory)
-    """How long each model's recent jobs took: the poll schedule and the progress `total`."""
-    stopping: anyio.Event = field(default_factory=anyio.Event)
-    """Set on shutdown (SIGTERM/SIGINT): every wait ends at once with its hand-off result."""
-
-    async def durations_of(self, model: str) -> ModelDurations:
-        """The model's recent run times; the first call reads the ledger's into memory."""
-        if not self.durations.seeded:
-            self.durations.seeded = True  # before the await: one read for simultaneous waits
-            done = await self.book.run(None, lambda ledger: ledger.recent(200, state="completed"))
-            self.durations.seed(durations_from_ledger(done or [], self.settings.base_url))
-        return self.durations.of(model)
+AppState = Services
+"""What every tool call shares: the lifespan's `generation.Services`."""
 
 
 def state(ctx: Context[AppState]) -> AppState:
@@ -94,12 +64,3 @@ def default_roots(settings: Settings, *, over_http: bool = False) -> AllowedRoot
         broad,
     )
     return AllowedRoots((), "working directory", "replace", reason)
-
-
-def wait_budget(settings: Settings, requested: float | None, has_progress: bool) -> float:
-    budget = settings.max_wait_seconds
-    if requested is not None:
-        budget = min(budget, requested)
-    if not has_progress:
-        budget = min(budget, NO_PROGRESS_MAX_WAIT_SECONDS)
-    return max(0.0, budget)

@@ -19,8 +19,7 @@ from atlas_mcp_py.errors import DownloadFailed, FileRefused
 from atlas_mcp_py.files.downloads import save_video
 from atlas_mcp_py.files.roots import AllowedRoots
 from atlas_mcp_py.files.saves import SavePlan, default_stem, plan_save
-from atlas_mcp_py.server.results import JobResult
-from atlas_mcp_py.server.status import save_job_result
+from atlas_mcp_py.generation import JobResult, save_job_result
 
 pytestmark = pytest.mark.anyio
 

@@ -18,9 +18,8 @@ from atlas_mcp_py.errors import FileRefused, InlineDataError
 from atlas_mcp_py.files.media import decode_data_url
 from atlas_mcp_py.files.roots import AllowedRoots
 from atlas_mcp_py.files.saves import plan_save, save_bytes
+from atlas_mcp_py.generation import JobResult, job_result, save_job_result
 from atlas_mcp_py.jobs.ledger import Ledger
-from atlas_mcp_py.server.results import JobResult, job_result
-from atlas_mcp_py.server.status import save_job_result
 
 pytestmark = pytest.mark.anyio
 

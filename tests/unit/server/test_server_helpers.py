@@ -22,8 +22,15 @@ from atlas_mcp_py.errors import (
     UploadSourceError,
     WrongBaseURLError,
 )
-from atlas_mcp_py.server.results import JobResult, elapsed_since, explain, job_result, job_text
-from atlas_mcp_py.server.state import wait_budget
+from atlas_mcp_py.generation import (
+    JobResult,
+    elapsed_since,
+    explain,
+    human_size,
+    job_result,
+    wait_budget,
+)
+from atlas_mcp_py.server.results import job_text
 from atlas_mcp_py.server.toolschema import compact_schema
 
 
@@ -156,6 +163,4 @@ def test_elapsed_since_reads_iso_and_unix_timestamps() -> None:
     ],
 )
 def test_upload_progress_sizes_read_well_for_small_and_large_files(size: int, text: str) -> None:
-    from atlas_mcp_py.server.client_context import human_size
-
     assert human_size(size) == text
