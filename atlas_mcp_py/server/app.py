@@ -10,7 +10,6 @@ from typing import Any
 import httpx2
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from mcp.types import (
     CallToolResult,
@@ -36,6 +35,7 @@ from atlas_mcp_py.server.results import (
     crash_text,
     tool_error,
 )
+from atlas_mcp_py.server.sdk_private import ReadStream, WriteStream, lowlevel_server
 from atlas_mcp_py.server.state import AppState, default_roots
 from atlas_mcp_py.server.toolschema import listed_tool
 
@@ -86,7 +86,7 @@ class AtlasMCPServer(MCPServer[AppState]):
     ) -> None:
         """Serve one client over a pair of message streams until `read_stream` ends; the
         lifespan runs around it (server.stdio.serve_stdio relays stdin/stdout to these)."""
-        lowlevel = self._lowlevel_server
+        lowlevel = lowlevel_server(self)
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     async def list_tools(self) -> list[MCPTool]:

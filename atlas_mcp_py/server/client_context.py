@@ -21,6 +21,7 @@ from atlas_mcp_py.config import Settings
 from atlas_mcp_py.files.roots import AllowedRoots, too_broad
 from atlas_mcp_py.generation import ConfirmFn, Hooks
 from atlas_mcp_py.server.protocol import report_progress
+from atlas_mcp_py.server.sdk_private import connection_state, progress_requested
 from atlas_mcp_py.server.state import AppState
 
 __all__ = [
@@ -74,9 +75,7 @@ def _connection_state(ctx: Context[Any]) -> dict[str, Any] | None:
     The SDK keeps it on the connection, which the per-request session does not expose
     publicly; without it the roots are asked on every call (still correct).
     """
-    connection = getattr(ctx.request_context.session, "_connection", None)
-    state = getattr(connection, "state", None)
-    return state if isinstance(state, dict) else None
+    return connection_state(ctx.request_context.session)
 
 
 async def _ask_client(ctx: Context[Any]) -> AllowedRoots | None:
@@ -164,14 +163,4 @@ def has_progress_token(ctx: Context[AppState]) -> bool:
         meta.get(k) is not None for k in ("progressToken", "progress_token")
     ):
         return True
-    # No public API tells this on every path: the JSON-RPC dispatch context holds the
-    # token, the in-process direct one the caller's callback, possibly wrapped (`_inner`).
-    outbound = getattr(ctx.request_context.session, "_request_outbound", None)
-    for _ in range(4):
-        if outbound is None:
-            break
-        for attr in ("_progress_token", "_on_progress"):
-            if getattr(outbound, attr, None) is not None:
-                return True
-        outbound = getattr(outbound, "_inner", None)
-    return False
+    return progress_requested(ctx.request_context.session)

@@ -36,13 +36,17 @@ from typing import Final
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
-from sse_starlette.sse import AppStatus
 
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ConfigError
 from atlas_mcp_py.server.app import AtlasMCPServer, build_server
 from atlas_mcp_py.server.http_gate import HEALTH_PATH, BearerGate, CancelOnDisconnect
-from atlas_mcp_py.server.http_sessions import SessionGuard, SessionLimits, header_timeout_protocol
+from atlas_mcp_py.server.http_sessions import SessionGuard, SessionLimits
+from atlas_mcp_py.server.sdk_private import (
+    disable_sse_drain,
+    header_timeout_protocol,
+    stop_accepting,
+)
 
 __all__ = [
     "DEFAULT_HTTP_HOST",
@@ -202,7 +206,7 @@ class GracefulServer(uvicorn.Server):
         self._grace = grace
         # sse-starlette ends every SSE stream within 0.5 s of `should_exit`, answered or
         # not; `shutdown` below closes them once the answers are out
-        AppStatus.enable_automatic_graceful_drain = False  # what disable_...() does, typed
+        disable_sse_drain()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
@@ -215,10 +219,7 @@ class GracefulServer(uvicorn.Server):
             "shutting down: ending waits with their hand-off; %d request(s) in flight",
             self._gate.in_flight,
         )
-        for listener in getattr(self, "servers", []):
-            listener.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()  # idle ones close now, busy ones once answered: no new request
+        stop_accepting(self)  # idle connections close now, busy ones once answered
         self._mcp.begin_shutdown()
         with anyio.move_on_after(self._grace):
             # polled, not an Event: `force_exit` is set from a signal handler

@@ -10,9 +10,10 @@ with a JSON-RPC error saying what to do. Over the per-token cap, the idle sessio
 the oldest of the address holding the most sessions, so a light user keeps theirs.
 The SDK ends a session idle for `idle_seconds` by itself (its default is 30 minutes).
 
-`header_timeout_protocol` is uvicorn's h11 protocol with a deadline on reading a request's
-line and headers: uvicorn has none (its keep-alive timer stops at the first byte), so a
-client sending a header byte every few seconds held its connection for ever.
+`sdk_private.header_timeout_protocol` (uvicorn's h11 protocol, subclassed) puts a deadline
+on reading a request's line and headers: uvicorn has none (its keep-alive timer stops at
+the first byte), so a client sending a header byte every few seconds held its connection
+for ever.
 2026-era requests open no session and are not counted here.
 """
 
@@ -24,12 +25,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import anyio
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.server.http_gate import call_within
@@ -37,7 +37,6 @@ from atlas_mcp_py.server.http_gate import call_within
 __all__ = [
     "SessionGuard",
     "SessionLimits",
-    "header_timeout_protocol",
 ]
 
 logger = logging.getLogger(__name__)
@@ -269,50 +268,3 @@ async def _too_many(send: Send, reason: str, idle_seconds: float) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-def header_timeout_protocol(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing a connection whose request line and headers are not
-    complete `seconds` after the connection opened or its previous response ended."""
-
-    class HeaderTimeoutProtocol(H11Protocol):
-        _header_deadline: Any = None
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            waiting = self.cycle
-            super().data_received(data)
-            if self.cycle is not waiting:  # a request's headers are in: its cycle began
-                self._disarm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if self.cycle.response_complete and not self.transport.is_closing():
-                self._arm()  # no pipelined request began: wait for the next one's headers
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_deadline = self.loop.call_later(seconds, self._headers_too_slow)
-
-        def _disarm(self) -> None:
-            if self._header_deadline is not None:
-                self._header_deadline.cancel()
-                self._header_deadline = None
-
-        def _headers_too_slow(self) -> None:
-            self._header_deadline = None
-            if not self.transport.is_closing():
-                client = self.client[0] if self.client else "?"
-                logger.info(
-                    "closed a connection from %s: no request headers within %gs", client, seconds
-                )
-                self.transport.close()
-
-    return HeaderTimeoutProtocol

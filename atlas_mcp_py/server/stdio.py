@@ -32,7 +32,6 @@ import anyio.lowlevel
 from anyio import CancelScope, RunFinishedError
 from anyio.lowlevel import EventLoopToken
 from mcp import stdio_server
-from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from mcp_types import (
     CONNECTION_CLOSED,
@@ -44,6 +43,7 @@ from mcp_types import (
 )
 
 from atlas_mcp_py.server.app import AtlasMCPServer
+from atlas_mcp_py.server.sdk_private import ReadStream, WriteStream
 
 __all__ = ["STOP_GRACE_SECONDS", "serve_stdio"]
 
