@@ -250,7 +250,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_demo(options)
     _skip_sdk_logging_setup()
     if command == "serve" and getattr(args, "transport", "stdio") == "http":
-        from atlas_mcp_py.server.http import HttpOptions, serve_http
+        from atlas_mcp_py.server import HttpOptions, serve_http
 
         try:
             return serve_http(settings, HttpOptions.from_flags(args.host, args.port))
@@ -259,8 +259,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return 2
     import anyio
 
-    from atlas_mcp_py.server.app import build_server
-    from atlas_mcp_py.server.stdio import serve_stdio
+    from atlas_mcp_py.server import build_server, serve_stdio
 
     anyio.run(serve_stdio, build_server(settings))
     return 0

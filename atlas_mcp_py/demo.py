@@ -36,7 +36,7 @@ from atlas_mcp_py.config import DEFAULT_BASE_URL, DEFAULT_MODEL
 from atlas_mcp_py.demo_view import _progress_view, _View
 from atlas_mcp_py.doctor import server_command
 from atlas_mcp_py.errors import DemoError, MediaMismatch, is_broken_pipe
-from atlas_mcp_py.files.media import HEAD_BYTES, media_type_for
+from atlas_mcp_py.files import HEAD_BYTES, media_type_for
 
 __all__ = [
     "DEFAULT_PROMPT",

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import anyio
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.atlas.client import BALANCE_PATH, AtlasClient
+from atlas_mcp_py.atlas import BALANCE_PATH, AtlasClient
 from atlas_mcp_py.config import DEFAULT_BASE_URL, Settings
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -42,7 +42,7 @@ from atlas_mcp_py.errors import (
     LedgerError,
     WrongBaseURLError,
 )
-from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.jobs import Ledger
 from atlas_mcp_py.launch import Launch, detect_launch, installed_script
 
 __all__ = [

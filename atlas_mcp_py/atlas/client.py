@@ -183,10 +183,6 @@ class AtlasClient:
         self._schemas[model_id] = schema
         return schema
 
-    def known_schemas(self) -> dict[str, InputSchema]:
-        """The input schemas read so far, by model id."""
-        return dict(self._schemas)
-
     async def balance(self) -> Balance:
         """The account's available balance (free; needs the key)."""
         return parse_balance(await self._sender.request("GET", BALANCE_PATH))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from urllib.parse import unquote_to_bytes
 
-from atlas_mcp_py.atlas.outputs import declared_type
+from atlas_mcp_py.atlas import declared_type
 from atlas_mcp_py.errors import InlineDataError, MediaMismatch
 
 __all__ = [

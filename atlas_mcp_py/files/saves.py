@@ -24,6 +24,7 @@ __all__ = [
     "SavePlan",
     "SavedFile",
     "default_stem",
+    "numbered",
     "plan_save",
     "save_bytes",
 ]
@@ -281,7 +282,7 @@ async def save_bytes(
     return SavedFile(plan.directory / final, len(content), content_type)
 
 
-def _numbered(plan: SavePlan, n: int) -> SavePlan:
+def numbered(plan: SavePlan, n: int) -> SavePlan:
     """The plan for the n-th inline output: `name-n.ext` beside the first."""
     if plan.name is None:
         return plan

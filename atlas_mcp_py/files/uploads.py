@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio.to_thread
 from pydantic import BaseModel
 
-from atlas_mcp_py.atlas.client import AtlasClient, UploadProgressFn
+from atlas_mcp_py.atlas import AtlasClient, UploadProgressFn
 from atlas_mcp_py.errors import FileRefused, MediaMismatch
 from atlas_mcp_py.files.media import HEAD_BYTES, MediaFormat, media_type_for
 from atlas_mcp_py.files.roots import (

@@ -10,9 +10,9 @@ What differs per caller (a blocking tool call, a background task, a test) comes 
 share. Refusals are exceptions of `atlas_mcp_py.errors`; `explain` words Atlas's.
 """
 
-from atlas_mcp_py.generation.explain import balance_text, explain
-from atlas_mcp_py.generation.finish import expired, expiry_note, finish
-from atlas_mcp_py.generation.follow import follow, wait_for_job
+from atlas_mcp_py.generation.explaining import balance_text, explain
+from atlas_mcp_py.generation.finishing import expired, expiry_note, finish
+from atlas_mcp_py.generation.following import follow, wait_for_job
 from atlas_mcp_py.generation.hooks import ConfirmFn, Hooks, ProgressFn, RootsFn, no_progress
 from atlas_mcp_py.generation.outcome import JobResult, elapsed_since, job_result
 from atlas_mcp_py.generation.paid import (

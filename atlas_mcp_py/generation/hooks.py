@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from atlas_mcp_py.files.roots import AllowedRoots
-from atlas_mcp_py.jobs.plan import Plan
+from atlas_mcp_py.files import AllowedRoots
+from atlas_mcp_py.jobs import Plan
 
 __all__ = ["ConfirmFn", "Hooks", "ProgressFn", "RootsFn", "no_progress"]
 

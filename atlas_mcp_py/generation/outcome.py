@@ -12,10 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from atlas_mcp_py.atlas.models import Prediction, unix_seconds
-from atlas_mcp_py.atlas.sanitize import trim
-from atlas_mcp_py.jobs.plan import Plan
-from atlas_mcp_py.jobs.submit import Submitted
+from atlas_mcp_py.atlas import Prediction, trim, unix_seconds
+from atlas_mcp_py.jobs import Plan, Submitted
 
 __all__ = [
     "JobResult",

@@ -5,7 +5,7 @@ once, wait, save.
 that does not wait in one go (a background task): `prepare` plans and checks (nothing is
 sent; a dry run ends here), `submit` confirms, uploads and POSTs once (the job is in the
 ledger when it returns), and `see_through` waits and finishes. A job submitted earlier
-is followed by id with `follow.follow`.
+is followed by id with `following.follow`.
 
 Refusals are `Refused` (nothing sent), `LostSubmission` (a POST whose answer was lost and
 that history does not show), `JobNotCreated` (Atlas refused the POST, or it never got
@@ -20,13 +20,12 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from atlas_mcp_py.atlas.inputs import slots
+from atlas_mcp_py.atlas import slots
 from atlas_mcp_py.errors import AtlasError, InsufficientBalanceError, JobNotCreated, Refused
-from atlas_mcp_py.files.saves import SavePlan
-from atlas_mcp_py.files.uploads import UploadSource
-from atlas_mcp_py.generation.explain import balance_text
-from atlas_mcp_py.generation.finish import finish
-from atlas_mcp_py.generation.follow import wait_for_job
+from atlas_mcp_py.files import SavePlan, UploadSource
+from atlas_mcp_py.generation.explaining import balance_text
+from atlas_mcp_py.generation.finishing import finish
+from atlas_mcp_py.generation.following import wait_for_job
 from atlas_mcp_py.generation.hooks import Hooks
 from atlas_mcp_py.generation.outcome import JobResult, dry_run_result, submitted_result
 from atlas_mcp_py.generation.services import Services, wait_budget
@@ -37,9 +36,7 @@ from atlas_mcp_py.generation.sources import (
     plan_destination,
     upload_url,
 )
-from atlas_mcp_py.jobs.pacing import QueueFn
-from atlas_mcp_py.jobs.plan import GenerateArgs, Plan, make_plan
-from atlas_mcp_py.jobs.submit import Submitted
+from atlas_mcp_py.jobs import GenerateArgs, Plan, QueueFn, Submitted, make_plan
 
 __all__ = [
     "GenerateRequest",

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import httpx2
 
-from atlas_mcp_py.atlas.outputs import inline_marker, is_data_url
+from atlas_mcp_py.atlas import inline_marker, is_data_url
 from atlas_mcp_py.errors import DownloadFailed, FileRefused, InlineDataError
-from atlas_mcp_py.files.downloads import save_video
-from atlas_mcp_py.files.media import decode_data_url
-from atlas_mcp_py.files.saves import (
+from atlas_mcp_py.files import (
     SavedFile,
     SavePlan,
-    _numbered,
+    decode_data_url,
     default_stem,
+    numbered,
     save_bytes,
+    save_video,
 )
 from atlas_mcp_py.generation.outcome import JobResult
 
@@ -79,7 +79,7 @@ async def _save_inline(
         try:
             image = decode_data_url(output, max_bytes=max_bytes)
             saved = await save_bytes(
-                plan if count == 1 else _numbered(plan, count),
+                plan if count == 1 else numbered(plan, count),
                 image.content,
                 stem=stem if count == 1 else f"{stem}-{count}",
                 extension=image.extension,

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from atlas_mcp_py.atlas.client import AtlasClient
+from atlas_mcp_py.atlas import AtlasClient
 from atlas_mcp_py.config import NO_PROGRESS_MAX_WAIT_SECONDS, Settings
-from atlas_mcp_py.files.roots import AllowedRoots
-from atlas_mcp_py.files.uploads import UploadCache
-from atlas_mcp_py.jobs.book import JobBook
-from atlas_mcp_py.jobs.durations import DurationHistory, ModelDurations, durations_from_ledger
-from atlas_mcp_py.jobs.submit import Submitter
+from atlas_mcp_py.files import AllowedRoots, UploadCache
+from atlas_mcp_py.jobs import (
+    DurationHistory,
+    JobBook,
+    ModelDurations,
+    Submitter,
+    durations_from_ledger,
+)
 
 __all__ = ["Services", "wait_budget"]
 

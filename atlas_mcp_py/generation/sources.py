@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from atlas_mcp_py.atlas.client import UploadProgressFn
-from atlas_mcp_py.atlas.inputs import format_problem
+from atlas_mcp_py.atlas import UploadProgressFn, format_problem
 from atlas_mcp_py.errors import FileRefused, Refused
-from atlas_mcp_py.files.roots import AllowedRoots, frame_source
-from atlas_mcp_py.files.saves import OVERWRITE_HINT, SavePlan, plan_save
-from atlas_mcp_py.files.uploads import UploadResult, UploadSource, prepare_upload, upload_file
+from atlas_mcp_py.files import (
+    OVERWRITE_HINT,
+    AllowedRoots,
+    SavePlan,
+    UploadResult,
+    UploadSource,
+    frame_source,
+    plan_save,
+    prepare_upload,
+    upload_file,
+)
 from atlas_mcp_py.generation.hooks import Hooks, ProgressFn
 from atlas_mcp_py.generation.services import Services
-from atlas_mcp_py.jobs.plan import Plan
+from atlas_mcp_py.jobs import Plan
 
 __all__ = [
     "IMAGE_OVERWRITE_HINT",

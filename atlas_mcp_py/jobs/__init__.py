@@ -1,1 +1,31 @@
 """Paid jobs: the ledger, the plan, submit-once, the wait. Knows no MCP."""
+
+from atlas_mcp_py.jobs.book import JobBook
+from atlas_mcp_py.jobs.durations import DurationHistory, ModelDurations, durations_from_ledger
+from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.jobs.pacing import QueueFn
+from atlas_mcp_py.jobs.plan import GenerateArgs, Plan, cost_summary, make_plan
+from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
+from atlas_mcp_py.jobs.submit import Submitted, Submitter
+from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, wait_for_prediction
+
+__all__ = [
+    "STALE_SUBMITTING_SECONDS",
+    "DurationHistory",
+    "GenerateArgs",
+    "JobBook",
+    "JobRecord",
+    "Ledger",
+    "ModelDurations",
+    "Plan",
+    "PollSchedule",
+    "QueueFn",
+    "RecordState",
+    "Submitted",
+    "Submitter",
+    "WaitSpec",
+    "cost_summary",
+    "durations_from_ledger",
+    "make_plan",
+    "wait_for_prediction",
+]

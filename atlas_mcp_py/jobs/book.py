@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from atlas_mcp_py.atlas.models import Prediction
+from atlas_mcp_py.atlas import Prediction
 from atlas_mcp_py.errors import LedgerError
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.jobs.records import JobRecord

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from atlas_mcp_py.atlas.models import Prediction, unix_seconds
+from atlas_mcp_py.atlas import Prediction, unix_seconds
 
 if TYPE_CHECKING:
     from atlas_mcp_py.jobs.records import JobRecord

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atlas_mcp_py.atlas.models import Prediction
-from atlas_mcp_py.atlas.sanitize import clean_text
+from atlas_mcp_py.atlas import Prediction, clean_text
 from atlas_mcp_py.errors import LedgerError
 from atlas_mcp_py.jobs.records import (
     _COLUMNS,

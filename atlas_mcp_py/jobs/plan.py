@@ -18,25 +18,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from atlas_mcp_py.atlas.capabilities import estimate_cost, last_frame_models, text_models
-from atlas_mcp_py.atlas.client import AtlasClient, GenerateKind
-from atlas_mcp_py.atlas.inputs import (
+from atlas_mcp_py.atlas import (
     FIRST_FRAME_NAMES,
     LAST_FRAME_NAMES,
+    AtlasClient,
+    GenerateKind,
     MediaParam,
+    ModelInfo,
     ModelInputs,
+    estimate_cost,
     fill_slots,
     format_problem,
     is_local,
+    last_frame_models,
     local_slots,
     media_param,
     model_inputs,
     slot_param,
     slots,
+    text_models,
+    trim,
     url_format,
 )
-from atlas_mcp_py.atlas.models import ModelInfo
-from atlas_mcp_py.atlas.sanitize import trim
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import ArgumentError, AtlasError, Refused
 from atlas_mcp_py.jobs.schema_check import validate_arguments

@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from atlas_mcp_py.atlas.models import Prediction, normalise_status
-from atlas_mcp_py.atlas.outputs import stored_outputs
-from atlas_mcp_py.atlas.sanitize import clean_json, clean_text
+from atlas_mcp_py.atlas import Prediction, clean_json, clean_text, normalise_status, stored_outputs
 from atlas_mcp_py.errors import LedgerError
 
 __all__ = [

@@ -17,10 +17,15 @@ from typing import Any
 
 import anyio
 
-from atlas_mcp_py.atlas.client import AtlasClient
-from atlas_mcp_py.atlas.history import HISTORY_SLACK_SECONDS, find_in_history, history_prediction
-from atlas_mcp_py.atlas.models import HistoryItem, Prediction
-from atlas_mcp_py.atlas.sanitize import trim
+from atlas_mcp_py.atlas import (
+    HISTORY_SLACK_SECONDS,
+    AtlasClient,
+    HistoryItem,
+    Prediction,
+    find_in_history,
+    history_prediction,
+    trim,
+)
 from atlas_mcp_py.errors import AtlasError, LostSubmission, Refused
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.plan import Plan

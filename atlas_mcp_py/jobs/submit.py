@@ -32,10 +32,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from atlas_mcp_py.atlas.client import AtlasClient
-from atlas_mcp_py.atlas.models import Prediction
-from atlas_mcp_py.atlas.outputs import is_inline_marker
-from atlas_mcp_py.atlas.sanitize import trim
+from atlas_mcp_py.atlas import AtlasClient, Prediction, is_inline_marker, trim
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.errors import (
     AtlasError,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from atlas_mcp_py.atlas.models import Prediction
+from atlas_mcp_py.atlas import Prediction
 from atlas_mcp_py.errors import AtlasError
 from atlas_mcp_py.jobs.durations import ModelDurations, run_time
 

@@ -19,13 +19,10 @@ from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.atlas.client import AtlasClient
-from atlas_mcp_py.atlas.transport import paced_transport
+from atlas_mcp_py.atlas import AtlasClient, paced_transport
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.files.uploads import UploadCache
-from atlas_mcp_py.jobs.book import JobBook
-from atlas_mcp_py.jobs.ledger import Ledger
-from atlas_mcp_py.jobs.submit import Submitter
+from atlas_mcp_py.files import UploadCache
+from atlas_mcp_py.jobs import JobBook, Ledger, Submitter
 from atlas_mcp_py.server import catalog, generate, ledger_tools, status
 from atlas_mcp_py.server.arguments import (
     refused_arguments,

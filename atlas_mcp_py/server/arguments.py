@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from atlas_mcp_py.atlas.inputs import is_local
+from atlas_mcp_py.atlas import is_local
 from atlas_mcp_py.errors import (
     ArgumentLimit,
 )

@@ -8,9 +8,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from atlas_mcp_py.atlas.capabilities import model_takes
-from atlas_mcp_py.atlas.models import ModelInfo
-from atlas_mcp_py.files.uploads import UploadResult
+from atlas_mcp_py.atlas import ModelInfo, model_takes
+from atlas_mcp_py.files import UploadResult
 from atlas_mcp_py.generation import upload_local
 from atlas_mcp_py.server.arguments import within_limits
 from atlas_mcp_py.server.client_context import call_hooks

@@ -18,7 +18,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.files.roots import AllowedRoots, too_broad
+from atlas_mcp_py.files import AllowedRoots, too_broad
 from atlas_mcp_py.generation import ConfirmFn, Hooks
 from atlas_mcp_py.server.protocol import report_progress
 from atlas_mcp_py.server.sdk_private import connection_state, progress_requested

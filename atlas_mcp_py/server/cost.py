@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from atlas_mcp_py.errors import AtlasError, Refused
 from atlas_mcp_py.generation import ConfirmFn, balance_text
-from atlas_mcp_py.jobs.plan import GenerateArgs, Plan, cost_summary, make_plan
+from atlas_mcp_py.jobs import GenerateArgs, Plan, cost_summary, make_plan
 from atlas_mcp_py.server.state import state
 
 __all__ = [

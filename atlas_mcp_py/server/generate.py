@@ -11,7 +11,7 @@ from pydantic import Field
 
 from atlas_mcp_py.generation import GenerateRequest, JobResult
 from atlas_mcp_py.generation import generate as run_generate
-from atlas_mcp_py.jobs.plan import GenerateArgs
+from atlas_mcp_py.jobs import GenerateArgs
 from atlas_mcp_py.server.arguments import (
     AllowDuplicate,
     ConfirmCost,

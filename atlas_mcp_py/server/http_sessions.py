@@ -104,10 +104,6 @@ class SessionGuard:
         self._opening: dict[str, int] = {}  # per client address: opening requests not answered
         self._lock = anyio.Lock()
 
-    @property
-    def session_count(self) -> int:
-        return len(self._sessions)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -11,10 +11,10 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from atlas_mcp_py.atlas.outputs import is_inline_marker, kind_of_outputs
+from atlas_mcp_py.atlas import is_inline_marker, kind_of_outputs
 from atlas_mcp_py.errors import Refused
 from atlas_mcp_py.generation import expired
-from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
+from atlas_mcp_py.jobs import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
 from atlas_mcp_py.server.results import tool_errors
 from atlas_mcp_py.server.state import AppState, state
 

@@ -19,8 +19,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, Field
 
-from atlas_mcp_py.atlas.models import ModelInfo
-from atlas_mcp_py.atlas.sanitize import trim
+from atlas_mcp_py.atlas import ModelInfo, trim
 from atlas_mcp_py.errors import (
     ArgumentLimit,
     AtlasError,
@@ -29,10 +28,7 @@ from atlas_mcp_py.errors import (
     LostSubmission,
     Refused,
 )
-from atlas_mcp_py.files.saves import (
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-)
+from atlas_mcp_py.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from atlas_mcp_py.generation import JobResult, explain
 
 __all__ = [

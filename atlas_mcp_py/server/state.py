@@ -8,7 +8,7 @@ import os
 from mcp.server.mcpserver import Context
 
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.files.roots import AllowedRoots, too_broad
+from atlas_mcp_py.files import AllowedRoots, too_broad
 from atlas_mcp_py.generation import Services
 
 __all__ = [

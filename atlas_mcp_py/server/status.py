@@ -1,4 +1,4 @@
-"""atlas_check_status: a job followed by id (`generation.follow`) as an MCP tool."""
+"""atlas_check_status: a job followed by id (`generation.following`) as an MCP tool."""
 
 from __future__ import annotations
 

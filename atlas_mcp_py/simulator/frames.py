@@ -23,7 +23,6 @@ from .validation import ParameterError
 JsonObject = dict[str, Any]
 
 UPLOAD_PATH: Final = re.compile(r"^/files/uploads/([^/]+)/([^/]+)$")
-OUTPUT_PATH: Final = re.compile(r"^/files/outputs/([^/]+)/([^/]+)$")
 _MAGIC: Final[tuple[tuple[int, bytes, str], ...]] = (
     (0, b"\x89PNG\r\n\x1a\n", "image/png"),
     (0, b"\xff\xd8\xff", "image/jpeg"),

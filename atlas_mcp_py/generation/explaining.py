@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import anyio
 
-from atlas_mcp_py.atlas.client import AtlasClient
-from atlas_mcp_py.atlas.sanitize import trim
+from atlas_mcp_py.atlas import AtlasClient, trim
 from atlas_mcp_py.errors import (
     APIConnectionError,
     APIResponseError,

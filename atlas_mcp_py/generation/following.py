@@ -11,19 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlas_mcp_py.atlas.models import Prediction
-from atlas_mcp_py.atlas.outputs import kind_of_outputs
+from atlas_mcp_py.atlas import Prediction, kind_of_outputs
 from atlas_mcp_py.errors import AtlasError, NotFoundError, Refused
-from atlas_mcp_py.files.saves import SavePlan
-from atlas_mcp_py.generation.explain import explain
-from atlas_mcp_py.generation.finish import expired, expiry_note, finish
+from atlas_mcp_py.files import SavePlan
+from atlas_mcp_py.generation.explaining import explain
+from atlas_mcp_py.generation.finishing import expired, expiry_note, finish
 from atlas_mcp_py.generation.hooks import Hooks
 from atlas_mcp_py.generation.outcome import JobResult, elapsed_since, job_result
 from atlas_mcp_py.generation.services import Services, wait_budget
 from atlas_mcp_py.generation.sources import plan_destination
-from atlas_mcp_py.jobs.book import JobBook
-from atlas_mcp_py.jobs.records import JobRecord
-from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, wait_for_prediction
+from atlas_mcp_py.jobs import JobBook, JobRecord, PollSchedule, WaitSpec, wait_for_prediction
 
 __all__ = ["checked_elapsed", "follow", "kind_of", "record_check", "wait_for_job"]
 

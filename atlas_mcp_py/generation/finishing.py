@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from atlas_mcp_py.atlas.outputs import has_inline, kind_of_outputs, stored_outputs
+from atlas_mcp_py.atlas import has_inline, kind_of_outputs, stored_outputs
 from atlas_mcp_py.errors import FileRefused
-from atlas_mcp_py.files.saves import SavePlan, plan_save
+from atlas_mcp_py.files import SavePlan, plan_save
 from atlas_mcp_py.generation.hooks import Hooks
 from atlas_mcp_py.generation.outcome import JobResult
 from atlas_mcp_py.generation.saving import save_job_result
 from atlas_mcp_py.generation.services import Services
-from atlas_mcp_py.jobs.records import JobRecord
+from atlas_mcp_py.jobs import JobRecord
 
 __all__ = ["expired", "expiry_note", "finish", "inline_destination"]
 
