@@ -17,6 +17,21 @@ os.environ["NO_PROXY"] = ",".join(
 os.environ.pop("no_proxy", None)
 
 
+TESTS = Path(__file__).parent
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, by directory: `pytest -m unit` is the fast lane."""
+    for item in items:
+        try:
+            tier = item.path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -92,6 +92,8 @@ def job_result(
     notes: list[str] | None = None,
     kind: str = "video",
 ) -> JobResult:
+    """The result of `prediction` as last seen: its URL once completed, Atlas's reason
+    (and code) once failed; `model` stands in when Atlas's answer names none."""
     state = prediction.state
     error = None
     if state == "failed":

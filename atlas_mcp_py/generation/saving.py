@@ -67,6 +67,7 @@ async def save_job_result(
 async def _save_inline(
     result: JobResult, plan: SavePlan, *, max_bytes: int, retry: str
 ) -> SavedFile | None:
+    """Decode and write every inline output (see `save_job_result`): the first saved."""
     stem = default_stem(result.model, result.prediction_id or "job")
     first: SavedFile | None = None
     outputs: list[str] = []
