@@ -68,14 +68,38 @@ def _port(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    """The command line: every subcommand and option (over 60 lines: one declaration each)."""
+    """The command line: every subcommand and option."""
     parser = argparse.ArgumentParser(
         prog="atlas-mcp",
         description="MCP server for Atlas Cloud video generation. No command: serve over stdio.",
     )
     parser.add_argument("--version", action="version", version=f"atlas-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="serve MCP (stdio, or streamable HTTP)")
+    _add_serve(sub.add_parser("serve", help="serve MCP (stdio, or streamable HTTP)"))
+    sim = sub.add_parser("simulator", help="run the bundled Atlas API simulator on 127.0.0.1")
+    sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--job-seconds", type=float, help="time every job takes (default: per model)")
+    _add_demo(
+        sub.add_parser(
+            "demo",
+            help="the whole flow as an IDE sees it, against the bundled simulator (no key)",
+            description="Start the bundled Atlas simulator, launch atlas-mcp over stdio as an "
+            "IDE does, upload an image, generate a video with a progress bar, save it. No key, "
+            "no network, nothing billed, unless --live.",
+        )
+    )
+    sub.add_parser(
+        "doctor",
+        help="check key, API, roots, ledger; print the client config for this machine",
+        description="Check that this installation is ready for an IDE; print the config to "
+        "paste. Exit code 0 when every required check passes, 1 otherwise.",
+    )
+    return parser
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
+    """`atlas-mcp serve`: the transport and the HTTP transport's flags."""
     serve.add_argument(
         "--transport",
         choices=["stdio", "http"],
@@ -101,17 +125,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="extra browser Origin to accept, e.g. https://app.example.com (repeatable)",
     )
-    sim = sub.add_parser("simulator", help="run the bundled Atlas API simulator on 127.0.0.1")
-    sim.add_argument("--port", type=int, default=9100)
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--job-seconds", type=float, help="time every job takes (default: per model)")
-    demo = sub.add_parser(
-        "demo",
-        help="the whole flow as an IDE sees it, against the bundled simulator (no key)",
-        description="Start the bundled Atlas simulator, launch atlas-mcp over stdio as an IDE "
-        "does, upload an image, generate a video with a progress bar, save it. No key, no "
-        "network, nothing billed, unless --live.",
-    )
+
+
+def _add_demo(demo: argparse.ArgumentParser) -> None:
+    """`atlas-mcp demo`: what the video shows, from which frame, where it goes, live or not."""
     demo.add_argument("--prompt", help="what the video shows (default: a turning product shot)")
     demo.add_argument(
         "--image", type=Path, help="your own first frame (PNG, JPEG, WebP...; default: bundled)"
@@ -140,13 +157,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--job-seconds", type=float, default=6.0, help="how long the simulator's job runs"
     )
-    sub.add_parser(
-        "doctor",
-        help="check key, API, roots, ledger; print the client config for this machine",
-        description="Check that this installation is ready for an IDE; print the config to "
-        "paste. Exit code 0 when every required check passes, 1 otherwise.",
-    )
-    return parser
 
 
 def _skip_sdk_logging_setup() -> None:

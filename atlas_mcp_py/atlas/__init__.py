@@ -40,6 +40,7 @@ from atlas_mcp_py.atlas.outputs import (
     stored_outputs,
 )
 from atlas_mcp_py.atlas.sanitize import clean_json, clean_text, trim
+from atlas_mcp_py.atlas.schemas import InputSchema
 from atlas_mcp_py.atlas.transport import paced_transport
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "AtlasClient",
     "GenerateKind",
     "HistoryItem",
+    "InputSchema",
     "MediaParam",
     "ModelInfo",
     "ModelInputs",

@@ -258,11 +258,10 @@ class AtlasClient:
     ) -> Upload:
         """Upload `size` bytes from an open binary file, streamed in chunks.
 
-        The multipart body is generated on the fly: the file is never held in memory.
-        A retry (only when the request never left, e.g. connection refused) restarts from
-        the file position at the time of the call. Raises `UploadSourceError` if the file
-        yields more or fewer bytes than `size`.
-        Over 60 lines: the multipart body's generator is kept beside the request it feeds.
+        The multipart body is generated on the fly (`_multipart`): the file is never held
+        in memory. A retry (only when the request never left, e.g. connection refused)
+        restarts from the file position at the time of the call. Raises
+        `UploadSourceError` if the file yields more or fewer bytes than `size`.
         """
         boundary = uuid.uuid4().hex
         safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
@@ -274,28 +273,8 @@ class AtlasClient:
         tail = f"\r\n--{boundary}--\r\n".encode()
         start = file.tell()
 
-        async def body() -> AsyncIterator[bytes]:
-            await anyio.to_thread.run_sync(file.seek, start)
-            yield head
-            sent = 0
-            while sent < size:
-                chunk = await anyio.to_thread.run_sync(
-                    file.read, min(UPLOAD_CHUNK_BYTES, size - sent)
-                )
-                if not chunk:
-                    raise UploadSourceError(
-                        f"{safe_name} shrank while it was being uploaded "
-                        f"(expected {size} bytes, got {sent})"
-                    )
-                sent += len(chunk)
-                yield chunk
-                if on_progress is not None:
-                    await on_progress(sent, size)
-            if await anyio.to_thread.run_sync(file.read, 1):
-                raise UploadSourceError(
-                    f"{safe_name} grew while it was being uploaded (expected {size} bytes)"
-                )
-            yield tail
+        def body() -> AsyncIterator[bytes]:
+            return _multipart(file, start, head, tail, size, safe_name, on_progress)
 
         headers = {
             "Content-Type": f"multipart/form-data; boundary={boundary}",
@@ -321,3 +300,32 @@ def _expire_hours(headers: httpx2.Headers) -> float | None:
         if 0 < hours <= 24 * 365:
             return hours
     return None
+
+
+async def _multipart(
+    file: IO[bytes],
+    start: int,
+    head: bytes,
+    tail: bytes,
+    size: int,
+    name: str,
+    on_progress: UploadProgressFn | None,
+) -> AsyncIterator[bytes]:
+    """An upload's multipart body: `head`, `size` bytes of `file` from `start` in chunks
+    (progress after each), `tail`. A file that shrank or grew is an `UploadSourceError`."""
+    await anyio.to_thread.run_sync(file.seek, start)
+    yield head
+    sent = 0
+    while sent < size:
+        chunk = await anyio.to_thread.run_sync(file.read, min(UPLOAD_CHUNK_BYTES, size - sent))
+        if not chunk:
+            raise UploadSourceError(
+                f"{name} shrank while it was being uploaded (expected {size} bytes, got {sent})"
+            )
+        sent += len(chunk)
+        yield chunk
+        if on_progress is not None:
+            await on_progress(sent, size)
+    if await anyio.to_thread.run_sync(file.read, 1):
+        raise UploadSourceError(f"{name} grew while it was being uploaded (expected {size} bytes)")
+    yield tail

@@ -117,7 +117,7 @@ async def wait_for_job(
     kind: str | None = None,
 ) -> JobResult:
     """Wait on a running job (progress, ledger updates, stop) and finish its result.
-    Over 60 lines: the one wait every use case shares, its hooks and hand-off notes together."""
+    The one wait every use case shares, its hooks and hand-off notes together."""
     settings, book = services.settings, services.book
     budget = wait_budget(settings, max_wait_seconds, hooks.has_progress)
     if started_at is None:

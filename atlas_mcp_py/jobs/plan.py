@@ -23,6 +23,7 @@ from atlas_mcp_py.atlas import (
     LAST_FRAME_NAMES,
     AtlasClient,
     GenerateKind,
+    InputSchema,
     MediaParam,
     ModelInfo,
     ModelInputs,
@@ -221,42 +222,13 @@ def _check_formats(
 
 async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings) -> Plan:
     """Resolve, map, validate and price a request. Raises `Refused` or `AtlasError`.
-    Over 60 lines: the checks run in the order a refusal must be found, before any cost."""
+    The checks run in the order a refusal must be found, before any cost."""
     params: dict[str, Any] = dict(args.params or {})
     if "model" in params:
         raise Refused("Pass the model as the `model` argument, not inside `params`.")
-    model_id, chosen = _route(args, settings)
-    info = await client.get_model(model_id)
-    if info is None:
-        if chosen is not None:
-            var = "ATLAS_MCP_MODEL" if model_id == settings.model else "ATLAS_MCP_TEXT_MODEL"
-            if args.kind == "image":
-                var = "ATLAS_MCP_IMAGE_MODEL"
-            raise Refused(
-                f"The default model {model_id} ({var}) is not in Atlas's catalog. Pass "
-                f"`model` (atlas_list_models lists them) or set {var}. Nothing was sent."
-            )
-        raise Refused(
-            f"Unknown model {model_id!r}. Call atlas_list_models to see the {args.kind} "
-            "models. Nothing was sent."
-        )
-    if info.type != args.kind:
-        raise Refused(wrong_kind(info, args.kind))
+    info, chosen = await _resolve_model(client, args, settings)
     notes: list[str] = [chosen] if chosen else []
-    schema = None
-    try:
-        schema = await client.get_input_schema(info.id)
-    except AtlasError as exc:
-        notes.append(
-            f"The arguments were not checked: {info.id}'s input schema could not be "
-            f"read ({trim(str(exc), 160)}); Atlas will judge them."
-        )
-    else:
-        if schema is None:
-            notes.append(
-                f"The arguments were not checked: the catalog publishes no input "
-                f"schema for {info.id}; Atlas will judge them."
-            )
+    schema = await _input_schema(client, info, notes)
     inputs = model_inputs(schema.schema) if schema is not None else _unchecked_inputs(params)
     body = params
     body["prompt"] = args.prompt
@@ -269,19 +241,7 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
         and inputs.needs_frame
         and body.get(inputs.first_frame or "") in (None, "", [])
     ):
-        if args.kind == "image":
-            raise Refused(
-                f"{info.id} edits an image: its input image (`{inputs.first_frame}`) is "
-                "required and this call gives none. Pass `image` (an https URL or a local "
-                f"file), or use a text-to-image model such as {settings.image_model}. "
-                "Nothing was sent."
-            )
-        raise Refused(
-            f"{info.id} makes video from an image: its first frame (`{inputs.first_frame}`) "
-            "is required and this call gives none. Pass `image` (an https URL or a local "
-            f"file), or use a text-to-video model: {await text_models(client)}. "
-            "Nothing was sent."
-        )
+        raise Refused(await _frame_required(client, info, inputs, args.kind, settings))
     defaults: dict[str, Any] = {}
     if schema is not None:
         try:
@@ -310,6 +270,70 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
         dict(inputs.media),
         aliases,
         args.kind,
+    )
+
+
+async def _resolve_model(
+    client: AtlasClient, args: GenerateArgs, settings: Settings
+) -> tuple[ModelInfo, str | None]:
+    """The model of the call, of the right kind, and the note saying it was chosen (when
+    the call named none); refused when Atlas's catalog does not have it."""
+    model_id, chosen = _route(args, settings)
+    info = await client.get_model(model_id)
+    if info is None:
+        if chosen is not None:
+            var = "ATLAS_MCP_MODEL" if model_id == settings.model else "ATLAS_MCP_TEXT_MODEL"
+            if args.kind == "image":
+                var = "ATLAS_MCP_IMAGE_MODEL"
+            raise Refused(
+                f"The default model {model_id} ({var}) is not in Atlas's catalog. Pass "
+                f"`model` (atlas_list_models lists them) or set {var}. Nothing was sent."
+            )
+        raise Refused(
+            f"Unknown model {model_id!r}. Call atlas_list_models to see the {args.kind} "
+            "models. Nothing was sent."
+        )
+    if info.type != args.kind:
+        raise Refused(wrong_kind(info, args.kind))
+    return info, chosen
+
+
+async def _input_schema(
+    client: AtlasClient, info: ModelInfo, notes: list[str]
+) -> InputSchema | None:
+    """The model's input schema, or None (with a note: Atlas will judge the arguments)."""
+    try:
+        schema = await client.get_input_schema(info.id)
+    except AtlasError as exc:
+        notes.append(
+            f"The arguments were not checked: {info.id}'s input schema could not be "
+            f"read ({trim(str(exc), 160)}); Atlas will judge them."
+        )
+        return None
+    if schema is None:
+        notes.append(
+            f"The arguments were not checked: the catalog publishes no input "
+            f"schema for {info.id}; Atlas will judge them."
+        )
+    return schema
+
+
+async def _frame_required(
+    client: AtlasClient, info: ModelInfo, inputs: ModelInputs, kind: str, settings: Settings
+) -> str:
+    """The refusal of a call without the input image its model requires."""
+    if kind == "image":
+        return (
+            f"{info.id} edits an image: its input image (`{inputs.first_frame}`) is "
+            "required and this call gives none. Pass `image` (an https URL or a local "
+            f"file), or use a text-to-image model such as {settings.image_model}. "
+            "Nothing was sent."
+        )
+    return (
+        f"{info.id} makes video from an image: its first frame (`{inputs.first_frame}`) "
+        "is required and this call gives none. Pass `image` (an https URL or a local "
+        f"file), or use a text-to-video model: {await text_models(client)}. "
+        "Nothing was sent."
     )
 
 

@@ -96,11 +96,9 @@ def validate_arguments(
     name in `never_fill` is never filled with its default (a media parameter's default
     is a sample file, not the caller's). A schema without `properties` cannot judge
     names: only `required` is checked then.
-    Over 60 lines: every problem is collected in one pass, so one error lists them all.
+    Every problem is collected in one pass, so one error lists them all.
     """
     skipped = set(skip)
-    hidden_names = set(hidden)
-    unfilled = set(never_fill)
     raw_props = schema.get("properties")
     properties: Mapping[str, Any] = raw_props if isinstance(raw_props, Mapping) else {}
     accepted = accepted_names(schema, skipped)
@@ -113,12 +111,11 @@ def validate_arguments(
             continue
         prop = properties.get(name)
         if not isinstance(prop, Mapping):
-            if name in hidden_names:
-                problems.append(f"'{name}' is set by Atlas itself and cannot be passed")
-            elif properties and not _open_to_extras(schema):
-                problems.append(f"unknown parameter '{name}'{_suggest(name, accepted)}")
-            else:
+            problem = _unknown(schema, properties, name, set(hidden), accepted)
+            if problem is None:
                 result.body[name] = value
+            else:
+                problems.append(problem)
             continue
         if value is None and not _accepts_null(prop):
             continue  # an unset optional argument: leave it out
@@ -132,6 +129,42 @@ def validate_arguments(
                 result.converted.append(name)
             result.body[name] = converted
     required = _required(schema) - skipped
+    problems += _fill_required(result, properties, required, accepted, reported, set(never_fill))
+    if problems:
+        raise ArgumentError(model, problems, accepted)
+    for name, prop in properties.items():
+        missing = name not in result.body and name not in skipped
+        if missing and isinstance(prop, Mapping) and "default" in prop:
+            result.defaults[name] = prop["default"]
+    return result
+
+
+def _unknown(
+    schema: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    name: str,
+    hidden: set[str],
+    accepted: list[str],
+) -> str | None:
+    """The problem with a name the schema does not declare, or None when it may pass."""
+    if name in hidden:
+        return f"'{name}' is set by Atlas itself and cannot be passed"
+    if properties and not _open_to_extras(schema):
+        return f"unknown parameter '{name}'{_suggest(name, accepted)}"
+    return None
+
+
+def _fill_required(
+    result: Validated,
+    properties: Mapping[str, Any],
+    required: set[str],
+    accepted: list[str],
+    reported: set[str],
+    unfilled: set[str],
+) -> list[str]:
+    """Fill each missing required name with its default (never those in `unfilled`):
+    the problems of those that stay missing, in the schema's order."""
+    problems: list[str] = []
     for name in [n for n in accepted if n in required] + sorted(required - set(accepted)):
         if result.body.get(name) is not None or name in reported:
             continue  # present, or already reported as invalid
@@ -143,13 +176,7 @@ def validate_arguments(
         else:
             described = _describe_prop(prop) if isinstance(prop, Mapping) else ""
             problems.append(f"missing required parameter '{name}'{described}")
-    if problems:
-        raise ArgumentError(model, problems, accepted)
-    for name, prop in properties.items():
-        missing = name not in result.body and name not in skipped
-        if missing and isinstance(prop, Mapping) and "default" in prop:
-            result.defaults[name] = prop["default"]
-    return result
+    return problems
 
 
 def _suggest(name: str, accepted: list[str]) -> str:

@@ -207,6 +207,97 @@ class WaitSpec:
     clock: Callable[[], float] = time.monotonic
 
 
+class _Wait:
+    """The state one `wait_for_prediction` shares between its poll loop and heartbeat."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[Prediction]],
+        spec: WaitSpec,
+        reporter: _Reporter,
+        initial: Prediction | None,
+        on_update: Callable[[Prediction], Awaitable[None]] | None,
+    ) -> None:
+        self.fetch, self.spec, self.reporter, self.on_update = fetch, spec, reporter, on_update
+        self.last: Prediction | None = initial
+        self.poll_error: AtlasError | None = None
+        self.finished = False
+        self.born = spec.started_at if spec.origin is None else spec.origin
+        self.polled_at = -math.inf
+        """The job's age at the last poll (or the submission's answer)."""
+        self.running_at = -math.inf
+        """The job's age at the last poll that found it running."""
+
+    def age(self) -> float:
+        return self.spec.clock() - self.born
+
+    async def heartbeat(self) -> None:
+        """Report progress whenever nothing was reported for `spec.heartbeat` seconds."""
+        clock, every, reporter = self.spec.clock, self.spec.heartbeat, self.reporter
+        while True:
+            await anyio.sleep(max(0.0, reporter.last_sent_at + every - clock()))
+            if clock() - reporter.last_sent_at >= every:
+                await reporter.report()
+
+    async def until_next_poll(self, after: float) -> None:
+        """Sleep until the schedule's next poll; a new duration of the model replans."""
+        durations = self.spec.durations
+        while True:
+            expected = durations.durations() if durations is not None else ()
+            delay = self.spec.schedule.next_poll(after, expected) - self.age()
+            if delay <= 0:
+                return
+            if durations is None:
+                await anyio.sleep(delay)
+                return
+            changed = durations.changed()
+            with anyio.move_on_after(delay):
+                await changed.wait()
+                continue  # a sibling job ended: plan again with what it tells
+            return
+
+    async def poll(self) -> None:
+        """Poll on the schedule until the job ends (the caller's scope bounds the wait)."""
+        self.polled_at = self.age()  # the submission's answer (or nothing: poll at once)
+        self.running_at = self.polled_at
+        if self.last is None:
+            self.polled_at = -math.inf
+        while True:
+            if self.polled_at > -math.inf:
+                await self.until_next_poll(self.polled_at)
+            self.polled_at = self.age()
+            try:
+                prediction = await self.fetch()
+            except AtlasError as exc:
+                self.poll_error = exc
+                logger.warning("poll failed, will try again: %s", exc)
+                continue
+            self.poll_error = None
+            changed = self.last is None or prediction.status != self.last.status
+            self.last = prediction
+            if prediction.state == "processing":
+                self.running_at = self.polled_at
+            if changed:
+                if self.on_update is not None:
+                    await self.on_update(prediction)
+                self.reporter.status = prediction.status
+                await self.reporter.report()
+                if prediction.state != "processing":
+                    self.finished = True
+                    return
+
+    def record_duration(self) -> None:
+        """A completed job's run time joins its model's recent ones: Atlas's own
+        timestamps when it sent them, else the middle of the last two polls."""
+        last, durations = self.last, self.spec.durations
+        if not self.finished or last is None or last.state != "completed":
+            return
+        if durations is not None:
+            seconds = run_time(last)
+            midpoint = (self.running_at + self.polled_at) / 2
+            durations.add(seconds if seconds is not None else midpoint)
+
+
 async def wait_for_prediction(
     fetch: Callable[[], Awaitable[Prediction]],
     spec: WaitSpec,
@@ -224,93 +315,27 @@ async def wait_for_prediction(
     A poll that fails (after the client's own retries) does not end the wait: the next
     scheduled poll tries again; the last error is kept in the outcome.
     `stop`, once set, ends the wait like the budget running out (server shutdown).
-    Over 60 lines: one loop with its heartbeat and replanning, which share its state.
     """
-    budget, started_at, schedule, heartbeat = (
-        spec.budget,
-        spec.started_at,
-        spec.schedule,
-        spec.heartbeat,
-    )
-    origin, estimate, durations, clock = spec.origin, spec.estimate, spec.durations, spec.clock
-    reporter = _Reporter(on_progress, started_at, estimate, clock)
-    last: Prediction | None = initial
+    reporter = _Reporter(on_progress, spec.started_at, spec.estimate, spec.clock)
     if initial is not None:
         reporter.status = initial.status
-    poll_error: AtlasError | None = None
-    finished = False
-    born = started_at if origin is None else origin
-
-    def age() -> float:
-        return clock() - born
-
-    async def heartbeat_loop() -> None:
-        while True:
-            await anyio.sleep(max(0.0, reporter.last_sent_at + heartbeat - clock()))
-            if clock() - reporter.last_sent_at >= heartbeat:
-                await reporter.report()
-
-    async def until_next_poll(after: float) -> None:
-        """Sleep until the schedule's next poll; a new duration of the model replans."""
-        while True:
-            expected = durations.durations() if durations is not None else ()
-            delay = schedule.next_poll(after, expected) - age()
-            if delay <= 0:
-                return
-            if durations is None:
-                await anyio.sleep(delay)
-                return
-            changed = durations.changed()
-            with anyio.move_on_after(delay):
-                await changed.wait()
-                continue  # a sibling job ended: plan again with what it tells
-            return
-
+    wait = _Wait(fetch, spec, reporter, initial, on_update)
     async with anyio.create_task_group() as tg:
         await reporter.report()
         if on_progress is not None:  # without a sink, a report sends nothing: no heartbeat
-            tg.start_soon(heartbeat_loop)
-        with anyio.move_on_after(budget) as waiting:
+            tg.start_soon(wait.heartbeat)
+        with anyio.move_on_after(spec.budget) as waiting:
             if stop is not None:
                 tg.start_soon(_cancel_when_set, stop, waiting)
-            polled_at = age()  # the submission's answer (or nothing: poll at once)
-            running_at = polled_at
-            if initial is None:
-                polled_at = -math.inf
-            while True:
-                if polled_at > -math.inf:
-                    await until_next_poll(polled_at)
-                polled_at = age()
-                try:
-                    prediction = await fetch()
-                except AtlasError as exc:
-                    poll_error = exc
-                    logger.warning("poll failed, will try again: %s", exc)
-                    continue
-                poll_error = None
-                changed = last is None or prediction.status != last.status
-                last = prediction
-                if prediction.state == "processing":
-                    running_at = polled_at
-                if changed:
-                    if on_update is not None:
-                        await on_update(prediction)
-                    reporter.status = prediction.status
-                    await reporter.report()
-                    if prediction.state != "processing":
-                        finished = True
-                        break
+            await wait.poll()
         tg.cancel_scope.cancel()  # no notification may follow the result
-    if finished and last is not None and last.state == "completed" and durations is not None:
-        # Atlas's own timestamps when it sent them, else the middle of the last two polls
-        seconds = run_time(last)
-        durations.add(seconds if seconds is not None else (running_at + polled_at) / 2)
+    wait.record_duration()
     return WaitOutcome(
-        prediction=last,
-        timed_out=not finished,
+        prediction=wait.last,
+        timed_out=not wait.finished,
         elapsed=reporter.elapsed(),
-        poll_error=poll_error,
-        stopped=not finished and stop is not None and stop.is_set(),
+        poll_error=wait.poll_error,
+        stopped=not wait.finished and stop is not None and stop.is_set(),
     )
 
 
