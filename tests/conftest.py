@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from helpers import PNG
-from installed_clients import py1, real_clients, ts_sdks  # noqa: F401  (fixtures)
+from installed_clients import ext_tasks, py1, real_clients, ts_sdks  # noqa: F401  (fixtures)
 
 import atlas_mcp_py.config
 from atlas_mcp_py.simulator import SimulatorServer, SimulatorState

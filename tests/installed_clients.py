@@ -1,9 +1,10 @@
 """The MCP clients of other SDKs and versions the tests drive, installed by the test run
 once per run under `.test-cache/clients/`, the installs side by side: the TypeScript SDK
-1.12 and newest 1.x and the MCP Inspector (npm, when node and npm are present: skipped
-with the reason otherwise, failed under CI, whose .ci/run installs node), and the Python
-SDK 1.x in a virtual environment of its own (newest, and 1.9.4 with the pydantic it was
-released against). tests/e2e/conftest.py exposes the fixtures."""
+1.12 and newest 1.x, the MCP Tasks requester `@modelcontextprotocol/ext-tasks` with the
+TypeScript client 2.x it runs over, and the MCP Inspector (npm, when node and npm are
+present: skipped with the reason otherwise, failed under CI, whose .ci/run installs node),
+and the Python SDK 1.x in a virtual environment of its own (newest, and 1.9.4 with the
+pydantic it was released against). tests/e2e/conftest.py exposes the fixtures."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ CACHE = REPO / ".test-cache" / "clients"
 CLIENTS = REPO / "tests" / "clients"
 TS_VERSIONS = {"1.12": "2025-03-26", "1": "2025-11-25"}
 """npm version range -> the protocol version that SDK negotiates with this server."""
+EXT_TASKS = {"@modelcontextprotocol/ext-tasks": "0.2.2", "@modelcontextprotocol/client": "2"}
+"""The official Tasks requester and the TypeScript client (2.x: the 2026-07-28 era) it needs."""
 INSPECTOR = "2"
 """The MCP Inspector's major version: its CLI's `--strict` lints tool schemas."""
 PY_OLD = "1.9.4"
@@ -35,6 +38,8 @@ class RealClients:
     """npm range -> a directory with that @modelcontextprotocol/sdk in node_modules."""
     no_node: str | None = None
     """Why the TypeScript clients cannot run here, if they cannot."""
+    ext_tasks: Path | None = None
+    """A directory with @modelcontextprotocol/ext-tasks and /client in node_modules."""
     inspector: Path | None = None
     """The MCP Inspector's launcher."""
     python: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -65,6 +70,14 @@ def real_clients() -> RealClients:
                 npm_install = [npm, "install", "--prefix", str(target), "--no-audit"]
                 quiet = ["--no-fund", "--no-package-lock", "--silent"]
                 commands.append([*npm_install, *quiet, f"@modelcontextprotocol/sdk@{spec}"])
+        ext_tasks = CACHE / f"ts-ext-tasks-{EXT_TASKS['@modelcontextprotocol/ext-tasks']}"
+        clients.ext_tasks = ext_tasks
+        if not (ext_tasks / "node_modules" / "@modelcontextprotocol" / "ext-tasks").is_dir():
+            ext_tasks.mkdir(parents=True, exist_ok=True)
+            npm_install = [npm, "install", "--prefix", str(ext_tasks), "--no-audit"]
+            quiet = ["--no-fund", "--no-package-lock", "--silent"]
+            packages = [f"{name}@{version}" for name, version in EXT_TASKS.items()]
+            commands.append([*npm_install, *quiet, *packages])
         inspector = CACHE / f"inspector-{INSPECTOR}"
         clients.inspector = inspector / "node_modules" / ".bin" / "mcp-inspector"
         if not clients.inspector.exists():
@@ -107,6 +120,14 @@ def node_or_skip(clients: RealClients) -> None:
 def ts_sdks(real_clients: RealClients) -> dict[str, Path]:
     node_or_skip(real_clients)
     return real_clients.ts_sdks
+
+
+@pytest.fixture
+def ext_tasks(real_clients: RealClients) -> Path:
+    """The directory of the installed Tasks requester (ts_tasks_client.mjs runs it)."""
+    node_or_skip(real_clients)
+    assert real_clients.ext_tasks is not None
+    return real_clients.ext_tasks
 
 
 @pytest.fixture

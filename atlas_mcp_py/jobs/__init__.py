@@ -5,11 +5,19 @@ from atlas_mcp_py.jobs.durations import DurationHistory, ModelDurations, duratio
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.jobs.pacing import QueueFn
 from atlas_mcp_py.jobs.plan import GenerateArgs, Plan, cost_summary, make_plan
-from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
+from atlas_mcp_py.jobs.records import (
+    OUTPUT_RETENTION_HOURS,
+    STALE_SUBMITTING_SECONDS,
+    JobRecord,
+    RecordState,
+)
 from atlas_mcp_py.jobs.submit import Submitted, Submitter
-from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, wait_for_prediction
+from atlas_mcp_py.jobs.tasks import FINISHING, TaskRecord, TaskStore, new_task_id
+from atlas_mcp_py.jobs.wait import PollSchedule, WaitSpec, progress_message, wait_for_prediction
 
 __all__ = [
+    "FINISHING",
+    "OUTPUT_RETENTION_HOURS",
     "STALE_SUBMITTING_SECONDS",
     "DurationHistory",
     "GenerateArgs",
@@ -23,9 +31,13 @@ __all__ = [
     "RecordState",
     "Submitted",
     "Submitter",
+    "TaskRecord",
+    "TaskStore",
     "WaitSpec",
     "cost_summary",
     "durations_from_ledger",
     "make_plan",
+    "new_task_id",
+    "progress_message",
     "wait_for_prediction",
 ]

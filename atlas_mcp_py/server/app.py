@@ -34,6 +34,7 @@ from atlas_mcp_py.server.results import (
 )
 from atlas_mcp_py.server.sdk_private import ReadStream, WriteStream, lowlevel_server
 from atlas_mcp_py.server.state import AppState, default_roots
+from atlas_mcp_py.server.tasks import TasksExtension
 from atlas_mcp_py.server.toolschema import listed_tool
 
 __all__ = [
@@ -137,6 +138,8 @@ def build_server(
     never grant access to this machine's files, only ATLAS_MCP_ROOTS does.
     """
 
+    tasks_extension = TasksExtension()
+
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         book = await JobBook.open(Ledger.default_path(settings.resolved_state_dir))
@@ -151,8 +154,9 @@ def build_server(
                     submitter=Submitter(settings, client, book),
                     uploads=UploadCache(settings.upload_reuse_seconds),
                 )
-                with mcp.serving(app):
-                    yield app
+                async with tasks_extension.serving(app):
+                    with mcp.serving(app):
+                        yield app
         finally:
             book.close()
 
@@ -163,7 +167,9 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         middleware=[shape_for_version],
+        extensions=[tasks_extension],
     )
+    tasks_extension.bind(mcp)
     mcp.over_http = over_http
 
     catalog.register(mcp)  # atlas_list_models, atlas_upload_media

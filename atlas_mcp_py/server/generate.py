@@ -25,6 +25,7 @@ from atlas_mcp_py.server.client_context import call_hooks
 from atlas_mcp_py.server.cost import CostApproval, approved, ask_cost, ask_image_cost
 from atlas_mcp_py.server.results import tool_errors, tool_result
 from atlas_mcp_py.server.state import AppState, state
+from atlas_mcp_py.server.task_handoff import current_handoff, submit_for_task
 
 __all__ = [
     "atlas_generate_image",
@@ -107,6 +108,10 @@ async def generate(
     with tool_errors(state(ctx).settings.base_url):
         within_limits(prompt=args.prompt, paths=frames_and_save)
         hooks = call_hooks(ctx, confirm=approved(approval))
+        handoff = current_handoff()
+        if handoff is not None and request.wait and not request.dry_run:
+            # served as a task (server/tasks.py): up to the recorded job, no wait here
+            return tool_result(await submit_for_task(state(ctx), hooks, request, handoff))
         return tool_result(await run_generate(state(ctx), hooks, request))
 
 

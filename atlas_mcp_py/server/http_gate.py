@@ -24,6 +24,8 @@ from typing import Final
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from atlas_mcp_py.server.identity import IDENTITY_SCOPE_KEY, token_identity
+
 __all__ = ["HEALTH_PATH", "BearerGate", "CancelOnDisconnect", "is_oauth_discovery"]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class BearerGate:
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
         self._token = token.encode() if token else None
+        self._identity = token_identity(self._token) if self._token else None
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,6 +107,8 @@ class BearerGate:
         if self._token is not None and not self._authorized(scope):
             await self._refuse(scope, send)
             return
+        if self._token is not None:  # who may see which tasks (server/identity.py)
+            scope[IDENTITY_SCOPE_KEY] = self._identity
         counted = scope["method"] != "GET"
         self.in_flight += counted
         try:
