@@ -41,7 +41,7 @@ from atlas_mcp_py.jobs import (
     wait_for_prediction,
 )
 from atlas_mcp_py.server.client_context import call_hooks
-from atlas_mcp_py.server.results import tool_result
+from atlas_mcp_py.server.results import crash_text, tool_result
 from atlas_mcp_py.server.task_handoff import Handoff
 from atlas_mcp_py.server.task_wire import TaskView
 
@@ -205,9 +205,26 @@ class TaskRuntime:
                 await self._follow_until_done(task, ctx)
         except Exception:  # a follower must never take the server down
             logger.exception("task %s: following failed", task.task_id)
+            await self._crashed(task)
         finally:
             if self.followers.get(task.task_id) is scope:
                 del self.followers[task.task_id]
+
+    async def _crashed(self, task: TaskRecord) -> None:
+        """Complete a task whose following failed unexpectedly with what the blocking
+        call answers after a crash (the job itself stays in the ledger)."""
+        text = crash_text(task.tool)
+        result = CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+        dumped = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.run(
+                    lambda s: s.update(
+                        task.task_id, when={"working"}, status="completed", result=dumped
+                    )
+                )
+            except MCPError:
+                logger.warning("task %s: its crash could not be recorded", task.task_id)
 
     async def _follow_until_done(self, task: TaskRecord, ctx: Context[Any, Any]) -> None:
         app, prediction_id = self.app, task.prediction_id

@@ -252,6 +252,19 @@ class TasksExtension(Extension):
                 result: CallToolResult | InputRequiredResult = await self.server.call_tool(
                     task.tool, args, context
                 )
+            except MCPError as exc:  # a JSON-RPC error: the one reason a task fails
+                error = exc.error.model_dump(by_alias=True, exclude_none=True, mode="json")
+                message = exc.error.message
+                await runtime.run(
+                    lambda s: s.update(
+                        task.task_id,
+                        when={"working"},
+                        status="failed",
+                        error=error,
+                        status_message=message,
+                    )
+                )
+                return
             except Exception as exc:  # noqa: BLE001 (a tool error: the blocking call's answer)
                 result = CallToolResult(
                     content=[TextContent(type="text", text=str(exc))], is_error=True

@@ -21,6 +21,7 @@ from task_schema import check
 
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.jobs.tasks import TaskRecord, TaskStore, new_task_id
+from atlas_mcp_py.server import task_runtime
 from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SimulatorServer
 
@@ -266,3 +267,46 @@ async def test_tasks_methods_refuse_a_client_that_did_not_declare_the_extension(
     assert refused.value.error.data == {
         "requiredCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}
     }
+
+
+async def test_a_follower_that_crashes_completes_the_task_with_the_crash_answer(
+    sim: SimulatorServer, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug while finishing")
+
+    monkeypatch.setattr(task_runtime, "finish", broken)
+    settings = simulator_settings(sim, workspace, state_dir=tmp_path / "state")
+    with anyio.fail_after(20):
+        async with tasks_client(settings) as client:
+            handle = await call(client, "atlas_generate_video", {"prompt": "a fox"})
+            done = await until(client, handle.task_id, "completed")
+    assert done["result"]["isError"] is True
+    assert "internal error" in done["result"]["content"][0]["text"]
+    assert "atlas_list_jobs" in done["result"]["content"][0]["text"]
+
+
+async def test_a_json_rpc_error_while_sending_the_approved_job_fails_the_task(
+    sim: SimulatorServer, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = simulator_settings(
+        sim, workspace, state_dir=tmp_path / "state", confirm_above_usd=0.03
+    )
+    server = build_server(settings)
+
+    async def protocol_error(*args: Any, **kwargs: Any) -> Any:
+        raise MCPError(code=-32603, message="the roots request failed")
+
+    with anyio.fail_after(20):
+        requester = Client(server, extensions=[TasksRequester()], elicitation_callback=_never_asked)
+        async with requester as client:
+            handle = await call(client, "atlas_generate_video", {"prompt": "pricey"})
+            (key,) = (await get(client, handle.task_id))["inputRequests"]
+            monkeypatch.setattr(server, "call_tool", protocol_error)
+            answer = {key: {"action": "accept", "content": {"approve": True}}}
+            await send(client, "tasks/update", handle.task_id, inputResponses=answer)
+            task = await get(client, handle.task_id)
+    assert task["status"] == "failed"
+    assert task["error"] == {"code": -32603, "message": "the roots request failed"}
+    check("GetTaskResult", task)
+    assert sim.state.count("generate") == 0
