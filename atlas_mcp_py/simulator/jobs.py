@@ -8,6 +8,13 @@ Outputs expire `expiration_hours` after the job was submitted (336 h = 14 days u
 generate request's `X-AtlasCloud-Object-Expiration-Hours` said fewer), or when a test expires
 them; then their URLs answer 404 while the prediction record still lists them (the real API
 keeps the record and the media on separate clocks and says nothing about expiry in it).
+
+The outputs are real, playable media (players and tests load them): `assets/sample.mp4` is
+4 s of H.264 (Constrained Baseline, 320x180, 24 fps, yuv420p, faststart, no audio, 38 KB),
+made once with Debian's ffmpeg:
+`ffmpeg -f lavfi -i testsrc2=size=320x180:rate=24:duration=4 -c:v libx264 -profile:v baseline
+-level 3.0 -pix_fmt yuv420p -preset veryslow -crf 36 -movflags +faststart -an sample.mp4`;
+`assets/sample.png` is that pattern's first frame (`-frames:v 1 -pix_fmt rgb24`, 320x180).
 """
 
 from __future__ import annotations
