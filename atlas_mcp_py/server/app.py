@@ -24,6 +24,7 @@ from atlas_mcp_py.config import Settings
 from atlas_mcp_py.files import UploadCache
 from atlas_mcp_py.jobs import JobBook, Ledger, Submitter
 from atlas_mcp_py.server import catalog, generate, ledger_tools, status
+from atlas_mcp_py.server.apps import apps_for_client, player_extension
 from atlas_mcp_py.server.arguments import (
     refused_arguments,
 )
@@ -166,8 +167,8 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[shape_for_version],
-        extensions=[tasks_extension],
+        middleware=[shape_for_version, apps_for_client],
+        extensions=[tasks_extension, player_extension(settings)],  # tasks; the ui:// player
     )
     tasks_extension.bind(mcp)
     mcp.over_http = over_http
