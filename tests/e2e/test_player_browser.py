@@ -8,8 +8,9 @@ backed by the simulator, in both protocol eras.
 Seen in the browser: the running view's elapsed time advancing until the job completes,
 the simulator's H.264 MP4 loading and playing after a click on its play button
 (`currentTime` advances), keyboard focus reaching the buttons and Enter on "Save to
-workspace" writing the file into ATLAS_MCP_ROOTS, and an image's "Animate this still"
-asking the cost question before it starts a video job. ATLAS_PLAYER_SHOTS=docs writes the
+workspace" writing the file into ATLAS_MCP_ROOTS, an image's "Animate this still"
+asking the cost question before it starts a video job, and a failed job's reason, next
+step and "Try again" (a new job, its cost asked again). ATLAS_PLAYER_SHOTS=docs writes the
 screenshots the README shows (docs/player-light.png, docs/player-dark.png).
 """
 
@@ -42,6 +43,12 @@ NPM_PACKAGES = [
     "esbuild@0.28.2",
 ]
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def sim_job_seconds() -> float:
+    """Long enough to watch the running view tick (the screenshots' prompts stay clean)."""
+    return 6.0
 
 
 def _unavailable(reason: str) -> None:
@@ -132,7 +139,7 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
             "name": "light",
             "era": "legacy",
             "tool": "atlas_generate_video",
-            "args": {"prompt": "a lighthouse at dusk [sim:seconds=7]", **running},
+            "args": {"prompt": "a lighthouse at dusk", **running},
             "play": True,
             "record": True,
             "shot": shot_path(tmp_path, "player-light.png"),
@@ -143,7 +150,7 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
             "era": "modern",
             "theme": "dark",
             "tool": "atlas_generate_video",
-            "args": {"prompt": "a paper boat on a rainy street [sim:seconds=3]", **running},
+            "args": {"prompt": "a paper boat on a rainy street", **running},
             "play": True,
             "record": True,
             "shot": shot_path(tmp_path, "player-dark.png"),
@@ -156,6 +163,13 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
             "args": {"prompt": "a red kite over a beach [sim:seconds=0.5]"},
             "animate": True,
         },
+        {
+            "name": "failed",
+            "era": "legacy",
+            "tool": "atlas_generate_video",
+            "args": {"prompt": "a storm at sea [sim:fail] [sim:seconds=0.5]"},
+            "retry": True,
+        },
     ]
     try:
         await wait_until_answering(f"http://127.0.0.1:{port}/healthz", process)
@@ -167,7 +181,7 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
         if process.returncode is None:
             process.kill()
 
-    light, dark, still = seen["light"], seen["dark"], seen["still"]
+    light, dark, still, failed = seen["light"], seen["dark"], seen["still"], seen["failed"]
     bound = {t["name"] for t in light["host"]["tools"] if t["ui"]}
     assert bound == {"atlas_generate_video", "atlas_generate_image", "atlas_check_status"}
     assert sim.base_url in light["host"]["csp"]["resourceDomains"]
@@ -203,3 +217,13 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
     assert len(asked) == 1, still["questions"]
     assert still["animated"]["badge"] == "completed", still["animateSeen"]
     assert still["animated"]["media"]["tag"] == "VIDEO"
+
+    # a failure: the reason and the next step; "Try again" is a new job, its cost asked
+    assert failed["final"]["badge"] == "failed", failed["final"]
+    assert failed["final"]["problem"] == "Generation failed: the model returned an error."
+    assert failed["final"]["next"].startswith("reword the prompt"), failed["final"]
+    assert "Try again" in failed["final"]["buttons"]
+    first = failed["final"]["details"]["Prediction"]
+    assert [q[:16] for q in failed["retryQuestions"]] == ["Generate a video"]
+    assert failed["retried"]["badge"] == "failed", failed["retrySeen"]
+    assert failed["retried"]["details"]["Prediction"] != first

@@ -70,6 +70,7 @@ const PLAYER_STATE = () => {
     running: !document.getElementById("running").hidden,
     message: text("message"), problem: document.getElementById("problem").hidden ? null
       : text("reason"),
+    next: document.getElementById("problem").hidden ? null : text("next"),
     media: media ? { tag: media.tagName, src: media.getAttribute("src") } : null,
     details: Object.fromEntries([...document.querySelectorAll("#details dt")]
       .map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
@@ -170,6 +171,14 @@ async function scenario(context, base, s) {
       null, { timeout: 20000 }).catch(() => {});
     out.animated = await untilSettled(frame, (out.animateSeen = []), 60);
     out.questions = await page.evaluate(() => window.testHost.questions);
+  }
+  if (s.retry) {
+    const before = await page.evaluate(() => window.testHost.questions.length);
+    await frame.locator("#retry").click();
+    await frame.waitForFunction(() => document.getElementById("badge").textContent === "processing",
+      null, { timeout: 20000 }).catch(() => {});
+    out.retried = await untilSettled(frame, (out.retrySeen = []), 60);
+    out.retryQuestions = (await page.evaluate(() => window.testHost.questions)).slice(before);
   }
   await page.close();
   return out;
