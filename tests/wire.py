@@ -36,10 +36,14 @@ def server_env(sim: SimulatorServer, root: Path, **extra: str) -> dict[str, str]
 class WireSession:
     """One stdio connection; `request` returns the answer and the notifications before it."""
 
-    def __init__(self, process: Process, version: str) -> None:
+    def __init__(
+        self, process: Process, version: str, capabilities: Mapping[str, Any] | None = None
+    ) -> None:
         assert process.stdin is not None and process.stdout is not None
         self.process = process
         self.version = version
+        self.capabilities = dict(capabilities or {})
+        """What the client advertises (the handshake's, or each modern request's)."""
         self._reader = BufferedByteReceiveStream(process.stdout)
         self._next_id = 0
 
@@ -53,7 +57,7 @@ class WireSession:
         if self.version == MODERN:
             meta = {
                 "io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientCapabilities": self.capabilities,
                 "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
             }
         if progress:
@@ -86,20 +90,29 @@ class WireSession:
             return answer
         answer, _ = await self.request(
             "initialize",
-            {"protocolVersion": self.version, "capabilities": {}, "clientInfo": CLIENT_INFO},
+            {
+                "protocolVersion": self.version,
+                "capabilities": self.capabilities,
+                "clientInfo": CLIENT_INFO,
+            },
         )
         await self.send({"method": "notifications/initialized"})
         return answer
 
 
 @asynccontextmanager
-async def wire_session(version: str, env: dict[str, str], cwd: Path) -> AsyncIterator[WireSession]:
+async def wire_session(
+    version: str,
+    env: dict[str, str],
+    cwd: Path,
+    capabilities: Mapping[str, Any] | None = None,
+) -> AsyncIterator[WireSession]:
     process = await anyio.open_process(
         [sys.executable, "-m", "atlas_mcp_py"], env=env, cwd=cwd, stderr=None
     )
     async with process:
         try:
-            yield WireSession(process, version)
+            yield WireSession(process, version, capabilities)
         finally:
             assert process.stdin is not None
             await process.stdin.aclose()
