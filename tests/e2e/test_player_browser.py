@@ -5,7 +5,8 @@ official host bridge (`@modelcontextprotocol/ext-apps` AppBridge + PostMessageTr
 whose TypeScript MCP client talks to `atlas-mcp serve --transport http` (a subprocess)
 backed by the simulator, in both protocol eras.
 
-Seen in the browser: the running view's elapsed time advancing until the job completes,
+Seen in the browser: the running view's elapsed time advancing until the job completes
+(polling a job returned at once, and watching the job of a call that waits),
 the simulator's H.264 MP4 loading and playing after a click on its play button
 (`currentTime` advances), keyboard focus reaching the buttons and Enter on "Save to
 workspace" writing the file into ATLAS_MCP_ROOTS, an image's "Animate this still"
@@ -150,7 +151,7 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
             "era": "modern",
             "theme": "dark",
             "tool": "atlas_generate_video",
-            "args": {"prompt": "a paper boat on a rainy street", **running},
+            "args": {"prompt": "a paper boat on a rainy street"},  # the call waits
             "play": True,
             "record": True,
             "shot": shot_path(tmp_path, "player-dark.png"),
@@ -190,6 +191,9 @@ async def test_the_player_plays_polls_and_saves_in_chromium(
     ticks = elapsed_values(light["seen"])
     assert len(set(ticks)) >= 4 and ticks == sorted(ticks), light["seen"]
     assert light["seen"][-1]["badge"] == "completed" and not light["seen"][-1]["running"]
+    # while a call waits (no id until its result), the job found in the ledger is watched
+    watched = [s for s in dark["seen"] if s["running"] and "Atlas: processing" in s["phase"]]
+    assert len({s["elapsed"] for s in watched}) >= 2, dark["seen"]
     for view in (light, dark):
         final = view["final"]
         assert final["badge"] == "completed", view

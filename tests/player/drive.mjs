@@ -85,7 +85,9 @@ async function untilSettled(frame, seen, seconds) {
   while (Date.now() < end) {
     const now = await frame.evaluate(PLAYER_STATE);
     const key = JSON.stringify([now.badge, now.elapsed, now.phase]);
-    if (key !== last) seen.push({ badge: now.badge, elapsed: now.elapsed, running: now.running });
+    if (key !== last) {
+      seen.push({ badge: now.badge, elapsed: now.elapsed, phase: now.phase, running: now.running });
+    }
     last = key;
     if (["completed", "failed", "refused", "dry_run"].includes(now.badge)) return now;
     await sleep(250);
