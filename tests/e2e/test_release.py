@@ -301,6 +301,7 @@ def test_the_wheel_carries_the_license_the_assets_and_both_scripts(replayed: Rep
         metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
         entry_points = wheel.read(next(n for n in names if n.endswith("entry_points.txt")))
     assert "atlas_mcp_py/assets/product.png" in names
+    assert "atlas_mcp_py/server/player.html" in names  # the MCP Apps player
     assert any(n.startswith("atlas_mcp_py/simulator/assets/") for n in names)
     assert "atlas_mcp_py/py.typed" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
