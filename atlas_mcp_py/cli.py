@@ -24,16 +24,19 @@ __all__ = [
 ]
 
 
+MAX_LOG_MESSAGE_CHARS = 2000
+"""A log message longer than this (a 100 KB resource URI a client sent) is cut."""
+
+
 class RedactingFilter(logging.Filter):
-    """Replaces secrets in every record that passes through a handler."""
+    """Replaces secrets in every record that passes through a handler, and cuts a
+    message longer than MAX_LOG_MESSAGE_CHARS (the SDK logs request values whole)."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -42,6 +45,9 @@ class RedactingFilter(logging.Filter):
             clean = clean.replace(secret, "[redacted]")
             if record.exc_text:
                 record.exc_text = record.exc_text.replace(secret, "[redacted]")
+        if len(clean) > MAX_LOG_MESSAGE_CHARS:
+            cut = MAX_LOG_MESSAGE_CHARS - 40
+            clean = f"{clean[:cut]}… ({len(clean)} characters, cut)"
         if clean != message:
             record.msg, record.args = clean, None
         return True

@@ -57,6 +57,10 @@ DEFAULT_UPLOAD_REUSE_SECONDS = 3600.0
 """How long an uploaded file's URL is reused for the same bytes (Atlas's URLs are temporary)."""
 DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024
 """Largest video `save_to` writes."""
+DEFAULT_MAX_INLINE_OUTPUTS = 16
+"""Inline (`data:`) outputs one job's result may write; the rest are not saved."""
+DEFAULT_MAX_INLINE_BYTES = 256 * 1024 * 1024
+"""Total decoded bytes of one job's inline outputs that may be written."""
 DEFAULT_CATALOG_TTL_SECONDS = 300.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_DUPLICATE_WINDOW_SECONDS = 600.0
@@ -97,6 +101,9 @@ _ENV = {
     "max_upload_bytes": "ATLAS_MCP_MAX_UPLOAD_BYTES",
     "upload_reuse_seconds": "ATLAS_MCP_UPLOAD_REUSE_SECONDS",
     "max_download_bytes": "ATLAS_MCP_MAX_DOWNLOAD_BYTES",
+    "download_hosts": "ATLAS_MCP_DOWNLOAD_HOSTS",
+    "max_inline_outputs": "ATLAS_MCP_MAX_INLINE_OUTPUTS",
+    "max_inline_bytes": "ATLAS_MCP_MAX_INLINE_BYTES",
     "http_sessions_per_client": "ATLAS_MCP_HTTP_SESSIONS_PER_CLIENT",
     "http_max_sessions": "ATLAS_MCP_HTTP_MAX_SESSIONS",
     "http_session_idle_seconds": "ATLAS_MCP_HTTP_SESSION_IDLE",
@@ -161,6 +168,11 @@ class Settings(BaseModel):
     upload_reuse_seconds: float = Field(DEFAULT_UPLOAD_REUSE_SECONDS, ge=0)
     """0 turns reuse off."""
     max_download_bytes: int = Field(DEFAULT_MAX_DOWNLOAD_BYTES, gt=0)
+    download_hosts: tuple[str, ...] = ()
+    """Hosts (`host` or `host:port`) downloads may reach although they resolve to a
+    loopback, private or link-local address (the Atlas base URL's host always may)."""
+    max_inline_outputs: int = Field(DEFAULT_MAX_INLINE_OUTPUTS, ge=1)
+    max_inline_bytes: int = Field(DEFAULT_MAX_INLINE_BYTES, gt=0)
     catalog_ttl_seconds: float = Field(DEFAULT_CATALOG_TTL_SECONDS, ge=0)
     max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=10)
     connect_timeout: float = Field(10.0, gt=0)
@@ -194,6 +206,15 @@ class Settings(BaseModel):
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("download_hosts")
+    @classmethod
+    def _check_download_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(item.strip() for item in value if item.strip())
+        for item in cleaned:
+            if "://" in item or any(c.isspace() or c in ",/*@" for c in item):
+                raise ValueError(f"{item!r}: give a host or host:port, no scheme or path")
+        return cleaned
 
     @field_validator("allowed_hosts", "allowed_origins")
     @classmethod
@@ -239,7 +260,7 @@ class Settings(BaseModel):
                 data[field] = tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
             elif field in ("state_dir",):
                 data[field] = Path(raw).expanduser()
-            elif field in ("allowed_hosts", "allowed_origins"):
+            elif field in ("allowed_hosts", "allowed_origins", "download_hosts"):
                 data[field] = tuple(part for part in raw.split(",") if part.strip())
             else:
                 data[field] = raw

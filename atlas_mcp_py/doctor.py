@@ -30,7 +30,7 @@ from typing import Any, Literal
 import anyio
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.atlas import BALANCE_PATH, AtlasClient
+from atlas_mcp_py.atlas import BALANCE_PATH, AtlasClient, one_line
 from atlas_mcp_py.config import DEFAULT_BASE_URL, Settings
 from atlas_mcp_py.errors import (
     APIConnectionError,
@@ -308,9 +308,10 @@ def run_doctor(emit: Callable[[str], None], env: Mapping[str, str] | None = None
     emit("")
 
     def show(check: Check) -> None:
-        emit(f"{check.status:<5} {check.name}: {check.detail}")
+        # details quote Atlas (messages, currency): one line each, no terminal controls
+        emit(f"{check.status:<5} {check.name}: {one_line(check.detail, 2000)}")
         if check.fix and check.status != "OK":
-            emit(f"      fix: {check.fix}")
+            emit(f"      fix: {one_line(check.fix, 2000)}")
 
     checks = anyio.run(run_checks, env, show)
     launch = config_launch(env)

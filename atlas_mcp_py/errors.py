@@ -127,11 +127,21 @@ class OutcomeUnknownError(AtlasError):
     (`billed=False`) nothing is billed either way and calling again is safe.
     """
 
-    def __init__(self, message: str, *, request_id: str | None = None, billed: bool = True) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        billed: bool = True,
+        prediction_id: str | None = None,
+    ) -> None:
         super().__init__(message + _id_text(request_id))
         self.request_id = request_id
         self.billed = billed
         self.retry_safe = not billed
+        self.prediction_id = prediction_id
+        """A job id read from the unusable answer's raw bytes, when it held one: a hint
+        to check first, not a confirmed job."""
 
 
 class UploadSourceError(AtlasError):

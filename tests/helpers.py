@@ -23,6 +23,7 @@ from mcp import StdioServerParameters
 from mcp.types import CallToolResult
 
 from atlas_mcp_py.config import Settings
+from atlas_mcp_py.files.addresses import AddressGuard, Resolver
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, SimulatorServer
 
 MODES = ["auto", "legacy"]
@@ -156,3 +157,21 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+PUBLIC_ADDRESS = "93.184.215.14"
+"""A public (globally routable) address the stub resolvers answer: never connected to
+(the tests that use it talk through httpx2.MockTransport)."""
+
+
+def stub_resolver(answers: dict[str, list[str]] | None = None) -> Resolver:
+    """A resolver for `AddressGuard`: `answers[host]`, else PUBLIC_ADDRESS. No DNS."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return list((answers or {}).get(host, [PUBLIC_ADDRESS]))
+
+    return resolve
+
+
+GUARD = AddressGuard(resolve=stub_resolver())
+"""A download guard for fake file servers: every name resolves to a public address."""

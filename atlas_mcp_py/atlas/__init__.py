@@ -39,7 +39,7 @@ from atlas_mcp_py.atlas.outputs import (
     kind_of_outputs,
     stored_outputs,
 )
-from atlas_mcp_py.atlas.sanitize import clean_json, clean_text, trim
+from atlas_mcp_py.atlas.sanitize import clean_json, clean_text, one_line, strip_controls, trim
 from atlas_mcp_py.atlas.schemas import InputSchema
 from atlas_mcp_py.atlas.transport import paced_transport
 
@@ -77,10 +77,12 @@ __all__ = [
     "model_inputs",
     "model_takes",
     "normalise_status",
+    "one_line",
     "paced_transport",
     "slot_param",
     "slots",
     "stored_outputs",
+    "strip_controls",
     "text_models",
     "trim",
     "unix_seconds",

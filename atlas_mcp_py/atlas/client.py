@@ -209,9 +209,11 @@ class AtlasClient:
         request_id = self._sender.scrub(clean_text(headers.get("x-request-id", ""))) or None
         try:
             prediction = parse_prediction(body)
-        except APIResponseError as exc:
+        except (APIResponseError, ValueError, TypeError) as exc:  # any answer not understood
+            detail = exc if isinstance(exc, APIResponseError) else type(exc).__name__
             raise OutcomeUnknownError(
-                f"Atlas accepted the request but its answer carries no prediction id ({exc})",
+                f"Atlas accepted the request but its answer carries no usable prediction id "
+                f"({detail})",
                 request_id=request_id,
             ) from None
         hours = _expire_hours(headers)

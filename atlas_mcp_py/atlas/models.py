@@ -188,6 +188,8 @@ def parse_prediction(body: Any, *, prediction_id: str | None = None) -> Predicti
     pid = data.get("id") or data.get("prediction_id") or data.get("ID") or prediction_id
     if not pid:
         raise APIResponseError("Atlas's answer carries no prediction id")
+    if not isinstance(pid, str | int) or isinstance(pid, bool) or len(str(pid)) > 200:
+        raise APIResponseError("Atlas's answer carries a prediction id that is not one")
     metrics: dict[str, Any] = data["metrics"] if isinstance(data.get("metrics"), dict) else {}
     status = str(data.get("status") or "created")
     error = data.get("error")

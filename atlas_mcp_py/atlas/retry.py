@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import socket
 import ssl
 import time
@@ -29,7 +30,7 @@ from typing import Any
 import httpx2
 
 from atlas_mcp_py.atlas.models import FAILURE_STATUSES, error_message, unwrap
-from atlas_mcp_py.atlas.sanitize import clean_json, clean_text
+from atlas_mcp_py.atlas.sanitize import clean_json, clean_text, strip_controls
 from atlas_mcp_py.errors import (
     APIConnectionError,
     APIResponseError,
@@ -48,6 +49,7 @@ __all__ = [
     "connect_failure",
     "interpret",
     "parse_retry_after",
+    "salvage_id",
     "transport_failure",
 ]
 
@@ -216,6 +218,7 @@ def interpret(
                     f"{where}: Atlas answered {status} but the body was unreadable",
                     request_id=request_id,
                     billed=billed,
+                    prediction_id=salvage_id(response.content) if billed else None,
                 ) from None
             raise Retryable(
                 APIResponseError(f"{where}: Atlas answered {status} with a body that is not JSON")
@@ -250,12 +253,47 @@ def _body_request_id(body: Any) -> str | None:
     return str(value) if isinstance(value, str | int) and str(value) else None
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects an answer may have (Atlas's have under 10):
+deeper is unreadable, so nothing after the decoder recurses without bound."""
+
+
+_ID_FIELD = re.compile(rb'"(?:id|prediction_id)"\s*:\s*"([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})"')
+
+
+def salvage_id(raw: bytes) -> str | None:
+    """The first job id field in the raw bytes of an answer that cannot be decoded."""
+    found = _ID_FIELD.search(raw[:1_000_000])
+    return found.group(1).decode("ascii") if found else None
+
+
 def _decode(response: httpx2.Response, scrub: Callable[[str], str]) -> Any:
+    """The body as JSON, every string cleaned (`sanitize`); None when it is not JSON,
+    not UTF-8, or nested deeper than MAX_DEPTH."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return clean_json(body, scrub)
+    if _deeper_than(body, MAX_DEPTH):
+        return None
+    return clean_json(body, lambda text: scrub(strip_controls(text)))
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Is `value` nested more than `limit` levels deep (checked without recursion)?"""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        nested = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not nested:
+            return False
+        level = nested
+    return True
 
 
 def _terminal_failure(body: Any) -> bool:

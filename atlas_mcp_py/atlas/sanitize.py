@@ -10,8 +10,15 @@ Two hazards, both in strings Atlas (or a proxy in front of it) sends back:
   JSON string escape, but not encodable as UTF-8, so SQLite and the stdio writer fail on
   them. `clean_text` replaces each with U+FFFD.
 
-`clean_json` applies both to every string (keys and values) of a decoded JSON body: the
-client runs every answer through it before anything else reads it.
+- **terminal controls** (`ESC [2J`, a carriage return, a right-to-left override): text
+  that would clear a terminal, forge an "OK" line in `atlas-mcp doctor` or make
+  `x.mp4` display as something else. `strip_controls` removes escape sequences, C0/C1
+  control characters (tab and newline kept) and bidirectional embedding, override and
+  isolate characters; `one_line` also folds newlines, for text shown as one line.
+
+`clean_json` applies the first two to every string (keys and values) of a decoded JSON
+body, and the client adds `strip_controls`: every answer goes through them before
+anything else reads it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ __all__ = [
     "Redactor",
     "clean_json",
     "clean_text",
+    "one_line",
+    "strip_controls",
     "trim",
 ]
 
@@ -40,6 +49,33 @@ _BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)([A-Za-z0-9._~+/=:-]{4,})")
 
 MIN_SECRET_CHARS = 4
 """Shorter "keys" (test placeholders) are not searched for: they would blank common words."""
+
+
+_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[ -~]?)"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
+"""ANSI/VT escape sequences: CSI (`ESC [ ... final`, or C1 CSI), OSC (`ESC ] ... BEL`),
+DCS/SOS/PM/APC strings, and two-character escapes."""
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 controls but tab and newline; bidirectional embeddings, overrides, isolates."""
+
+
+def strip_controls(text: str) -> str:
+    """`text` without terminal escape sequences, control characters (tab and newline
+    kept) and bidirectional override characters."""
+    if _CONTROL.search(text) is None:  # the usual case: one scan, no copy
+        return text
+    return _CONTROL.sub("", _ESCAPE.sub("", text))
+
+
+def one_line(text: str, limit: int = 0) -> str:
+    """`strip_controls(text)` on one line (runs of whitespace folded to one space),
+    cut to `limit` characters when `limit` is set."""
+    text = " ".join(strip_controls(text).split())
+    return trim(text, limit) if limit else text
 
 
 def clean_text(text: str) -> str:

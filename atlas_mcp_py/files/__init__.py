@@ -1,5 +1,6 @@
 """Local files: allowed roots, media sniffing, uploads, saves. Knows no MCP."""
 
+from atlas_mcp_py.files.addresses import AddressGuard, Resolver, is_public
 from atlas_mcp_py.files.downloads import save_video
 from atlas_mcp_py.files.media import HEAD_BYTES, decode_data_url, media_type_for
 from atlas_mcp_py.files.roots import AllowedRoots, frame_source, too_broad
@@ -27,7 +28,9 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "OVERWRITE_HINT",
     "VIDEO_EXTENSIONS",
+    "AddressGuard",
     "AllowedRoots",
+    "Resolver",
     "SavePlan",
     "SavedFile",
     "UploadCache",
@@ -36,6 +39,7 @@ __all__ = [
     "decode_data_url",
     "default_stem",
     "frame_source",
+    "is_public",
     "media_type_for",
     "numbered",
     "plan_save",

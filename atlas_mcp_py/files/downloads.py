@@ -1,4 +1,8 @@
-"""Fetching a result URL into a file: redirects, limits, the format it really is."""
+"""Fetching a result URL into a file: redirects, limits, the format it really is.
+
+Every hop goes only where `AddressGuard` allows (public addresses, the Atlas host, the
+hosts the user listed), and the whole download has a deadline: a server that trickles
+a byte every few seconds never holds a call past its wait budget."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import anyio.to_thread
 import httpx2
 
 from atlas_mcp_py.errors import DownloadFailed, FileRefused
+from atlas_mcp_py.files.addresses import AddressGuard
 from atlas_mcp_py.files.media import describe_head, sniff_image, sniff_video
 from atlas_mcp_py.files.saves import (
     _CREATE_FLAGS,
@@ -45,12 +50,26 @@ def _check_url(url: str) -> str:
     return url
 
 
-async def _open(http: httpx2.AsyncClient, url: str) -> httpx2.Response:
-    """The response to GET `url`, following at most MAX_REDIRECTS re-checked redirects."""
+def _peer(response: httpx2.Response) -> str | None:
+    """The IP address the response's connection went to (None: no socket, a test's)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    return str(address[0]) if isinstance(address, tuple) and address else None
+
+
+async def _open(http: httpx2.AsyncClient, url: str, guard: AddressGuard) -> httpx2.Response:
+    """The response to GET `url`, following at most MAX_REDIRECTS redirects, each hop
+    checked by `guard` before it is connected to and once connected."""
     for _ in range(MAX_REDIRECTS + 1):
-        request = http.build_request("GET", _check_url(url), headers={"Accept": "video/*, */*"})
+        await guard.check(_check_url(url))
+        request = http.build_request("GET", url, headers={"Accept": "video/*, */*"})
         request.headers.pop("Authorization", None)
         response = await http.send(request, stream=True, follow_redirects=False)
+        try:
+            guard.check_peer(url, _peer(response))
+        except DownloadFailed:
+            await response.aclose()
+            raise
         if response.status_code not in _REDIRECTS:
             return response
         location = response.headers.get("location")
@@ -62,12 +81,17 @@ async def _open(http: httpx2.AsyncClient, url: str) -> httpx2.Response:
 
 
 async def _stream_into(
-    http: httpx2.AsyncClient, url: str, fd: int, max_bytes: int, kind: str = "video"
+    http: httpx2.AsyncClient,
+    url: str,
+    fd: int,
+    max_bytes: int,
+    kind: str = "video",
+    guard: AddressGuard | None = None,
 ) -> tuple[int, str]:
     """Download `url` into `fd`; (bytes written, extension of the `kind`), or
     `DownloadFailed`."""
     try:
-        response = await _open(http, url)
+        response = await _open(http, url, guard or AddressGuard())
     except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
         raise DownloadFailed(f"the download failed ({type(exc).__name__})") from None
     try:
@@ -134,14 +158,17 @@ async def save_video(
     stem: str,
     max_bytes: int,
     kind: str = "video",
+    guard: AddressGuard,
+    seconds: float | None = None,
 ) -> SavedFile:
     """Download the video (or, with `kind="image"`, the image) at `url` as the module
-    docstring says.
+    docstring says: only from where `guard` allows, finished within `seconds` (None:
+    no deadline).
 
-    Raises `DownloadFailed` (network or content) or `FileRefused` (destination); in every
-    case, cancellation included, nothing is left on disk.
+    Raises `DownloadFailed` (network, address, deadline or content) or `FileRefused`
+    (destination); in every case, cancellation included, nothing is left on disk.
     """
-    _check_url(url)
+    await guard.check(_check_url(url))
     try:
         with _directory(plan) as dir_fd:
             temp = f".atlas-{secrets.token_hex(8)}.part"
@@ -149,7 +176,13 @@ async def save_video(
             placed = False
             try:
                 try:
-                    size, extension = await _stream_into(http, url, fd, max_bytes, kind)
+                    with anyio.move_on_after(seconds) as scope:
+                        size, extension = await _stream_into(http, url, fd, max_bytes, kind, guard)
+                    if scope.cancelled_caught:
+                        raise DownloadFailed(
+                            f"the download did not finish within {seconds or 0:.0f} s (the "
+                            "call's wait budget)"
+                        )
                     await anyio.to_thread.run_sync(os.fsync, fd)
                 finally:
                     os.close(fd)

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import stat
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -34,6 +35,16 @@ VIDEO_EXTENSIONS = {".mp4": "video/mp4", ".webm": "video/webm"}
 
 
 IMAGE_EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+
+
+_UNSAFE_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+"""Control characters (newline included), and the bidirectional marks, embeddings,
+overrides and isolates that make `x/\u202egnp.mp4` display as a `.png`."""
+
+
+_CHAR_LABELS = {"\x00": "NUL", "\n": "a newline", "\r": "a carriage return", "\x1b": "ESC"}
 
 
 OVERWRITE_HINT = "pass overwrite: true to replace it, or another save_to"
@@ -112,6 +123,15 @@ def plan_save(roots: AllowedRoots, save_to: str, *, overwrite: bool = False) -> 
     A directory (an existing one, or a path ending in a separator) gets a server-chosen
     name; anything else is a file path whose parent directories may not exist yet.
     """
+    unsafe = _UNSAFE_CHARS.search(save_to)
+    if unsafe is not None:
+        char = unsafe.group()
+        label = _CHAR_LABELS.get(char) or unicodedata.name(char, "a control character")
+        raise FileRefused(
+            f"save_to holds {label} (U+{ord(char):04X}) at character {unsafe.start() + 1}: "
+            "control and text-direction characters can disguise a name or forge a line; "
+            "give a name of plain characters"
+        )
     candidate = roots.absolute(save_to)
     is_dir = save_to.endswith(("/", os.sep)) or candidate.is_dir()
     directory, name = (candidate, None) if is_dir else (candidate.parent, candidate.name)

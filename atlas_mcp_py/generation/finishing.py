@@ -13,21 +13,27 @@ from datetime import UTC, datetime
 
 from atlas_mcp_py.atlas import has_inline, kind_of_outputs, stored_outputs
 from atlas_mcp_py.errors import FileRefused
-from atlas_mcp_py.files import SavePlan, plan_save
+from atlas_mcp_py.files import AddressGuard, SavePlan, plan_save
 from atlas_mcp_py.generation.hooks import Hooks
 from atlas_mcp_py.generation.outcome import JobResult
 from atlas_mcp_py.generation.saving import save_job_result
-from atlas_mcp_py.generation.services import Services
+from atlas_mcp_py.generation.services import Services, wait_budget
 from atlas_mcp_py.jobs import JobRecord
 
 __all__ = ["expired", "expiry_note", "finish", "inline_destination"]
 
 
 async def finish(
-    services: Services, hooks: Hooks, result: JobResult, save: SavePlan | None
+    services: Services,
+    hooks: Hooks,
+    result: JobResult,
+    save: SavePlan | None,
+    *,
+    until: float | None = None,
 ) -> JobResult:
     """A job's result as the caller gets it: saved where asked (inline images always,
-    never into the context), the ledger's request id and expiry notes added."""
+    never into the context), the ledger's request id and expiry notes added. A download
+    ends by `until` (`hooks.clock()`; default: the call's wait budget from now)."""
     book = services.book
     record = None
     if result.status in ("completed", "failed") and result.prediction_id:
@@ -38,8 +44,18 @@ async def finish(
         # an image that came back as data: into a file, never into the context
         save = await inline_destination(hooks, result)
     if save is not None and not (record is not None and expired(record)):
-        limit = services.settings.max_download_bytes
-        await save_job_result(services.client.http, result, save, max_bytes=limit)
+        settings = services.settings
+        if until is None:
+            until = hooks.clock() + wait_budget(settings, None, hooks.has_progress)
+        await save_job_result(
+            services.client.http,
+            result,
+            save,
+            max_bytes=settings.max_download_bytes,
+            guard=AddressGuard.for_base_url(settings.base_url, settings.download_hosts),
+            seconds=max(0.0, until - hooks.clock()),
+            inline_caps=(settings.max_inline_outputs, settings.max_inline_bytes),
+        )
         if result.local_path and result.prediction_id:
             await book.set_local_path(result.prediction_id, result.local_path)
     if has_inline(result.outputs):  # nowhere to save it: still never hand the data on

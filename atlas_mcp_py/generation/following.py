@@ -20,7 +20,14 @@ from atlas_mcp_py.generation.hooks import Hooks
 from atlas_mcp_py.generation.outcome import JobResult, elapsed_since, job_result
 from atlas_mcp_py.generation.services import Services, wait_budget
 from atlas_mcp_py.generation.sources import plan_destination
-from atlas_mcp_py.jobs import JobBook, JobRecord, PollSchedule, WaitSpec, wait_for_prediction
+from atlas_mcp_py.jobs import (
+    JobBook,
+    JobRecord,
+    PollSchedule,
+    WaitSpec,
+    seen_completed,
+    wait_for_prediction,
+)
 
 __all__ = ["checked_elapsed", "follow", "kind_of", "record_check", "wait_for_job"]
 
@@ -40,6 +47,7 @@ async def follow(
     Raises `Refused` (a bad `save_to`; a job Atlas no longer knows whose outputs
     expired) or the `AtlasError` of the status request."""
     save = await plan_destination(hooks, save_to, overwrite)
+    until = hooks.clock() + wait_budget(services.settings, max_wait_seconds, hooks.has_progress)
     try:
         prediction = await services.client.get_prediction(prediction_id)
     except NotFoundError:
@@ -71,7 +79,7 @@ async def follow(
     elapsed = checked_elapsed(prediction)
     result = job_result(prediction, model=model, elapsed=elapsed, kind=kind)
     result.notes, result.estimated_cost_usd = notes, cost
-    return await finish(services, hooks, result, save)
+    return await finish(services, hooks, result, save, until=until)
 
 
 async def record_check(
@@ -87,6 +95,10 @@ async def record_check(
         if not prediction.created_at:
             update["created_at"] = str(record.created_at)
         prediction = prediction.model_copy(update=update)
+    settled = seen_completed(record, prediction)
+    if settled is not None:
+        notes.append("Atlas said this job is processing again; it was seen completed, so it is.")
+        prediction = settled
     created = record.created_at if record is not None else None
     checked = prediction
     await book.run(
@@ -120,6 +132,7 @@ async def wait_for_job(
     The one wait every use case shares, its hooks and hand-off notes together."""
     settings, book = services.settings, services.book
     budget = wait_budget(settings, max_wait_seconds, hooks.has_progress)
+    until = hooks.clock() + budget
     if started_at is None:
         known = elapsed_since(prediction.created_at)
         started_at = hooks.clock() - (known or 0.0)
@@ -161,7 +174,7 @@ async def wait_for_job(
     kind = kind or await kind_of(services, model, last.outputs)
     result = job_result(last, model=model, elapsed=outcome.elapsed, notes=notes, kind=kind)
     result.estimated_cost_usd = cost
-    return await finish(services, hooks, result, save)
+    return await finish(services, hooks, result, save, until=until)
 
 
 async def kind_of(services: Services, model: str, outputs: list[str]) -> str:

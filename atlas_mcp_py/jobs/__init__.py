@@ -10,6 +10,7 @@ from atlas_mcp_py.jobs.records import (
     STALE_SUBMITTING_SECONDS,
     JobRecord,
     RecordState,
+    seen_completed,
 )
 from atlas_mcp_py.jobs.submit import Submitted, Submitter
 from atlas_mcp_py.jobs.tasks import FINISHING, TaskRecord, TaskStore, new_task_id
@@ -39,5 +40,6 @@ __all__ = [
     "make_plan",
     "new_task_id",
     "progress_message",
+    "seen_completed",
     "wait_for_prediction",
 ]

@@ -14,16 +14,17 @@ from typing import Any, TypeVar
 
 from atlas_mcp_py.atlas import Prediction, clean_text
 from atlas_mcp_py.errors import LedgerError
+from atlas_mcp_py.jobs import journal
 from atlas_mcp_py.jobs.records import (
     _COLUMNS,
     JobRecord,
     RecordState,
     _apply_status,
+    _attach,
     _insert,
     _migrate,
     _record,
     _row_values,
-    _text,
 )
 
 __all__ = [
@@ -67,6 +68,9 @@ class Ledger:
         self._db = connection
         self._path = path
         self._lock = threading.Lock()
+        self._identity = journal.identity(path)
+        """(device, inode) of the file opened: checked before every write."""
+        self._journal = journal.journal_path(path)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -109,7 +113,12 @@ class Ledger:
             if connection is not None:
                 connection.close()
             raise LedgerError(f"{path}: {exc}") from None
-        return cls(connection, path)
+        ledger = cls(connection, path)
+        try:
+            ledger._transaction(lambda db: None, journal.replayable(path))
+        except LedgerError as exc:  # kept for the next open; the ledger itself works
+            logger.warning("job ledger: pending ids not written yet: %s", exc)
+        return ledger
 
     @property
     def path(self) -> Path:
@@ -127,21 +136,64 @@ class Ledger:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(
+        self, fn: Callable[[sqlite3.Connection], T], replay: Sequence[Path] | None = None
+    ) -> T:
         """`fn(db)` inside one `BEGIN IMMEDIATE` transaction (the write lock of every
-        process sharing the file), committed when it returns, rolled back if it raises."""
+        process sharing the file), committed when it returns, rolled back if it raises.
+        The ids kept in pending files (`replay`; default: this process's, if any) are
+        written first, then the files removed."""
         with self._lock:
+            self._check_file()
+            pending = replay if replay is not None else [self._journal]
+            pending = [path for path in pending if path.exists()]
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    for path in pending:  # ids kept aside go in first: later writes need them
+                        journal.replay(self._db, path)
                     result = fn(self._db)
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
-                return result
             except _DB_ERRORS as exc:
                 raise LedgerError(f"{self._path}: {exc}") from None
+            journal.remove(pending)
+            return result
+
+    def _check_file(self) -> None:
+        """Refuse to write into a ledger file that was deleted or replaced under the
+        open connection: SQLite would go on writing into the unlinked file, and every
+        paid job recorded from then on would be lost at the next start."""
+        try:
+            now = journal.identity(self._path)
+        except OSError:
+            now = None
+        if now != self._identity:
+            raise LedgerError(
+                f"{self._path} was deleted or replaced while this server was running, so "
+                "nothing more can be recorded and paid requests are refused until it is back. "
+                "Fix: put the file back, or restart the server (it then opens the file at "
+                "that path, or starts a new ledger there)"
+            )
+
+    def _keep_pending(self, ref: int, prediction: Prediction, note: str | None) -> None:
+        """Append the id of row `ref` to this process's pending file (with the row as it
+        was, to write it anew if the ledger file is gone)."""
+        with self._lock:
+            try:
+                found = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE ref = ?", (ref,))
+                row = found.fetchone()
+            except _DB_ERRORS:
+                row = None
+            try:
+                journal.keep(self._journal, ref, prediction, note, _record(row) if row else None)
+            except OSError as exc:
+                raise LedgerError(
+                    f"{self._journal}: {exc.strerror or exc}; the id {prediction.id} is "
+                    "recorded nowhere but in this result"
+                ) from None
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._transaction(lambda db: db.execute(sql, params))
@@ -242,33 +294,19 @@ class Ledger:
 
         If another row already holds that id (another process recorded it first), the
         two are merged: row `ref` is removed and the other row updated.
+
+        A write that fails (the database stays locked, the file is gone) does not lose the
+        id: it is kept in a pending file next to the ledger (`journal`) and written in
+        before the next write, or at the next open; the `LedgerError` raised says so.
         """
-
-        def attach(db: sqlite3.Connection) -> None:
-            row_ref = ref
-            other = db.execute(
-                "SELECT ref FROM jobs WHERE prediction_id = ? AND ref != ?",
-                (prediction.id, row_ref),
-            ).fetchone()
-            if other is not None:
-                db.execute("DELETE FROM jobs WHERE ref = ?", (row_ref,))
-                row_ref = int(other["ref"])
-            hours = prediction.expire_hours
-            db.execute(
-                "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note), "
-                "request_id = COALESCE(?, request_id), "
-                "expires_at = COALESCE(created_at + ?, expires_at) WHERE ref = ?",
-                (
-                    clean_text(prediction.id),
-                    _text(note),
-                    _text(prediction.request_id),
-                    hours * 3600 if hours is not None else None,
-                    row_ref,
-                ),
-            )
-            _apply_status(db, "ref", row_ref, prediction)
-
-        self._transaction(attach)
+        try:
+            self._transaction(lambda db: _attach(db, ref, prediction, note))
+        except LedgerError as exc:
+            self._keep_pending(ref, prediction, note)
+            raise LedgerError(
+                f"{exc}; the job id {prediction.id} is kept in {self._journal.name} next to "
+                "the ledger and written into it as soon as it can be"
+            ) from None
 
     def mark_unknown(self, ref: int, note: str) -> None:
         """The request of row `ref` may have created a job, but no id came back."""

@@ -258,6 +258,12 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
         if checked.filled:
             names = ", ".join(checked.filled)
             notes.append(f"Filled the required {names} with the model's default.")
+        if checked.unchecked:
+            names = ", ".join(checked.unchecked)
+            notes.append(
+                f"Not checked here: the pattern the schema gives {names} (one this server "
+                "cannot run in bounded time); Atlas judges it."
+            )
     _check_formats(info, inputs.media, body)
     cost = estimate_cost(info, {**defaults, **body})
     return Plan(

@@ -11,7 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from atlas_mcp_py.atlas import Prediction, clean_json, clean_text, normalise_status, stored_outputs
+from atlas_mcp_py.atlas import (
+    Prediction,
+    clean_json,
+    clean_text,
+    is_inline_marker,
+    normalise_status,
+    stored_outputs,
+)
 from atlas_mcp_py.errors import LedgerError
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "JobRecord",
     "RecordState",
     "prompt_excerpt",
+    "seen_completed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +94,19 @@ class JobRecord(BaseModel):
             outputs=self.outputs,
             error=self.error,
         )
+
+
+def seen_completed(record: JobRecord | None, prediction: Prediction) -> Prediction | None:
+    """The job as the ledger saw it completed, when Atlas now says it runs again (a
+    replica behind, a status that flips): a completed job stays completed. None when
+    `prediction` needs no correction or the ledger kept no outputs to show (inline ones)."""
+    if record is None or record.state != "completed" or prediction.state != "processing":
+        return None
+    if not record.outputs or any(map(is_inline_marker, record.outputs)):
+        return None
+    return record.as_prediction().model_copy(
+        update={"model": prediction.model or record.model, "created_at": prediction.created_at}
+    )
 
 
 def prompt_excerpt(prompt: object) -> str:
@@ -268,3 +289,27 @@ def _migrate(connection: sqlite3.Connection) -> None:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+def _attach(db: sqlite3.Connection, ref: int, prediction: Prediction, note: str | None) -> None:
+    """Row `ref` gets the id of `prediction` (merged into another row holding it)."""
+    other = db.execute(
+        "SELECT ref FROM jobs WHERE prediction_id = ? AND ref != ?", (prediction.id, ref)
+    ).fetchone()
+    if other is not None:
+        db.execute("DELETE FROM jobs WHERE ref = ?", (ref,))
+        ref = int(other["ref"])
+    hours = prediction.expire_hours
+    db.execute(
+        "UPDATE jobs SET prediction_id = ?, note = COALESCE(?, note), "
+        "request_id = COALESCE(?, request_id), "
+        "expires_at = COALESCE(created_at + ?, expires_at) WHERE ref = ?",
+        (
+            clean_text(prediction.id),
+            _text(note),
+            _text(prediction.request_id),
+            hours * 3600 if hours is not None else None,
+            ref,
+        ),
+    )
+    _apply_status(db, "ref", ref, prediction)

@@ -94,6 +94,18 @@ class Recovery:
                 break
         return match, candidates, error
 
+    async def _confirm(self, salvaged: str | None, model: str) -> Prediction | None:
+        """The job `salvaged` names, when Atlas knows it and it is of `model`."""
+        if not salvaged:
+            return None
+        try:
+            prediction = await self.client.get_prediction(salvaged)
+        except AtlasError:
+            return None
+        if prediction.model not in (None, model):
+            return None
+        return prediction.model_copy(update={"model": model})
+
     async def recover(
         self,
         model: str,
@@ -103,10 +115,22 @@ class Recovery:
         ref: int,
         notes: list[str],
         path: str = GENERATE_PATH,
+        salvaged: str | None = None,
     ) -> Prediction:
         """A job whose POST answer was lost, found in Atlas's history (recorded, with a
-        note); raises `LostSubmission` with what was sent and how to check when not."""
+        note); raises `LostSubmission` with what was sent and how to check when not.
+        `salvaged`: an id read from the raw bytes of an answer that could not be decoded,
+        looked up first (kept only when Atlas knows it, for this model)."""
         logger.warning("generate outcome unknown (%s); searching Atlas's history", reason)
+        found = await self._confirm(salvaged, model)
+        if found is not None:
+            note = f"id read from an unreadable answer and confirmed by Atlas: {reason}"
+            await self.book.run(notes, lambda ledger: ledger.attach(ref, found, note=note))
+            notes.append(
+                f"Atlas's answer to the submission could not be read ({reason}). The request "
+                f"was not resent; the id in it, {found.id}, was confirmed with Atlas."
+            )
+            return found
         match, candidates, error = await self._search(model, body, sent_at)
         if match is not None:
             prediction = history_prediction(match)

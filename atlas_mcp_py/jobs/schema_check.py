@@ -28,6 +28,7 @@ __all__ = [
     "Validated",
     "accepted_names",
     "check_value",
+    "non_finite",
     "validate_arguments",
 ]
 
@@ -43,6 +44,31 @@ def check_value(schema: Mapping[str, Any], value: Any) -> str | None:
     return judge(schema, value)
 
 
+def non_finite(value: object, where: str = "params") -> str | None:
+    """Where a NaN or infinity sits in `value` (`params.guidance is nan`), or None: JSON
+    has no such numbers, so a body holding one cannot be sent."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}"
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = non_finite(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
+def _unchecked_pattern(schema: Mapping[str, Any]) -> str | None:
+    from atlas_mcp_py.jobs.value_check import unchecked_pattern
+
+    return unchecked_pattern(schema)
+
+
 @dataclass
 class Validated:
     """A body that passed: converted values and filled required defaults included."""
@@ -53,6 +79,8 @@ class Validated:
     filled: list[str] = field(default_factory=list)
     """Required parameters filled with their default."""
     converted: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    """Parameters set whose `pattern` could not be judged in bounded time (Atlas will)."""
 
 
 def accepted_names(schema: Mapping[str, Any], skip: Iterable[str] = ()) -> list[str]:
@@ -127,6 +155,8 @@ def validate_arguments(
         else:
             if converted is not value:
                 result.converted.append(name)
+            if isinstance(converted, str) and _unchecked_pattern(prop) is not None:
+                result.unchecked.append(name)
             result.body[name] = converted
     required = _required(schema) - skipped
     problems += _fill_required(result, properties, required, accepted, reported, set(never_fill))

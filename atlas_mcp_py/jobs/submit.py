@@ -49,6 +49,7 @@ from atlas_mcp_py.jobs.plan import (
 )
 from atlas_mcp_py.jobs.records import STALE_SUBMITTING_SECONDS, JobRecord
 from atlas_mcp_py.jobs.recovery import GENERATE_PATH, GENERATE_PATHS, Recovery, age_text
+from atlas_mcp_py.jobs.schema_check import non_finite
 
 __all__ = [
     "Submitted",
@@ -162,6 +163,11 @@ class Submitter:
         Over 60 lines: the guard, the slot and the send share one lock and its loop.
         """
         self.settings.require_api_key()
+        if (number := non_finite(plan.body)) is not None:
+            raise Refused(
+                f"Not sent: {number}, and JSON has no NaN or Infinity: give a finite number. "
+                "Nothing was sent or billed."
+            )
         if not self.book.available:
             raise Refused(self._unrecordable(self.book.problem or "unavailable"))
         notes = list(plan.notes)
@@ -262,7 +268,9 @@ class Submitter:
             reason = trim(str(exc), 200)
             await self.book.run(notes, lambda ledger: ledger.mark_unknown(ref, reason))
             path = GENERATE_PATHS.get(plan.kind, GENERATE_PATH)
-            return await self.recovery.recover(model, body, sent_at, reason, ref, notes, path)
+            return await self.recovery.recover(
+                model, body, sent_at, reason, ref, notes, path, salvaged=exc.prediction_id
+            )
         except AtlasError:
             # refused or never sent: nothing to remember
             await self.book.run(notes, lambda ledger: ledger.discard(ref))

@@ -6,7 +6,13 @@ admits null; a boolean `exclusiveMinimum`/`exclusiveMaximum` makes `minimum`/`ma
 strict; an `integer` is a JSON integer (`6.0` is not one); `oneOf` accepts a value any of
 its forms accepts. `x-*` extensions and `format` are not judged, nor is `$ref` (it points
 into the document around the schema), nor a keyword spelled in a way that cannot be read
-(a pattern Python cannot compile, a bound that is not a number): Atlas will judge those.
+(a bound that is not a number): Atlas will judge those.
+
+A `pattern` comes from Atlas's catalog, so it is not trusted: Python's `re` backtracks,
+and `^(a+)+$` against 30 `a` and a `!` would hold the event loop for minutes. Patterns
+run on RE2 (`google-re2`: linear time, no backtracking); one RE2 cannot compile
+(backreferences, lookaround, a repetition over 1000) is not judged here, and
+`unchecked_pattern` tells the caller so.
 
 The words are ours: "must be one of 6, 10, got 7", naming the place inside the value
 ("item 1 ..."), explaining every form of an `anyOf`, and never echoing a long value.
@@ -14,18 +20,20 @@ The words are ours: "must be one of 6, 10, got 7", naming the place inside the v
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
+import re2  # type: ignore[import-untyped]  # google-re2 ships no stubs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import UnknownType, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 
-__all__ = ["check_value"]
+__all__ = ["check_value", "unchecked_pattern"]
 
 _TYPE_NAMES: Final[dict[str, str]] = {
     "string": "a string",
@@ -79,6 +87,43 @@ def _lenient(keyword: _Keyword) -> _Keyword:
     return check
 
 
+_RE2_OPTIONS: Final = re2.Options()
+_RE2_OPTIONS.log_errors = False  # an uncompilable pattern is reported, not logged by RE2
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> Any | None:
+    """`pattern` compiled by RE2, or None when RE2 cannot take it."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except (re2.error, TypeError, ValueError):
+        return None
+
+
+def _pattern(validator: Any, pattern: Any, instance: Any, schema: _Schema) -> _Errors:
+    """`pattern` in linear time (RE2); a pattern RE2 cannot compile is not judged."""
+    if not isinstance(instance, str) or not isinstance(pattern, str):
+        return
+    compiled = _compiled(pattern)
+    if compiled is not None and compiled.search(instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def unchecked_pattern(schema: Mapping[str, Any]) -> str | None:
+    """The `pattern` of `schema` (or of its `anyOf`/`oneOf`/`allOf` forms, its `items`)
+    that this module cannot judge in bounded time, or None."""
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and _compiled(pattern) is None:
+        return pattern
+    forms = [f for k in ("anyOf", "oneOf", "allOf") for f in schema.get(k) or ()]
+    items = schema.get("items")
+    for form in [*forms, items] if isinstance(items, Mapping) else forms:
+        found = unchecked_pattern(form) if isinstance(form, Mapping) else None
+        if found is not None:
+            return found
+    return None
+
+
 def _json_integer(checker: object, value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -91,6 +136,7 @@ _KEYWORDS: Final[dict[str, _Keyword]] = {
     "exclusiveMaximum": _exclusive("exclusiveMaximum"),
     "$ref": _unjudged,
     "$dynamicRef": _unjudged,
+    "pattern": _pattern,
 }
 _Checker: Final[type[Validator]] = extend(  # type: ignore[no-untyped-call]  # stubs: untyped
     _BASE,

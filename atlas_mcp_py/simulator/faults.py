@@ -5,9 +5,9 @@ that serves schema documents and readmes (static.atlascloud.ai's role). Every HT
 tagged with the host it arrived on, classified into an endpoint name, given a request id (the
 `X-Request-ID` header of its answer, and `request_id` in error bodies), logged on the state,
 and checked against the fault queue. A matching fault either answers in place of the app
-(rate_limit, html_error, json_error, malformed_json) or wraps the app's normal answer (slow,
-drop). A path of one host asked of the other is answered as the real hosts do: the API's
-gateway says 401 to any path it does not know, the static host 404.
+(rate_limit, html_error, json_error, malformed_json, redirect) or wraps the app's normal
+answer (slow, drop). A path of one host asked of the other is answered as the real hosts
+do: the API's gateway says 401 to any path it does not know, the static host 404.
 """
 
 from __future__ import annotations
@@ -152,6 +152,9 @@ class SimulatorMiddleware:
             case "json_error":
                 status = fault.status or 500
                 return error(state, status, fault.message, headers=_retry_after(fault))
+            case "redirect":
+                location = {"Location": fault.message or "/"}
+                return Response(b"", status_code=fault.status or 302, headers=location)
             case _:  # malformed_json
                 return Response(
                     MALFORMED_JSON, status_code=fault.status or 200, media_type="application/json"

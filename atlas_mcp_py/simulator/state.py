@@ -38,7 +38,11 @@ Endpoint = Literal[
     "control",
     "other",
 ]
-FaultKind = Literal["rate_limit", "html_error", "json_error", "malformed_json", "slow", "drop"]
+FaultKind = Literal[
+    "rate_limit", "html_error", "json_error", "malformed_json", "slow", "drop", "redirect"
+]
+"""`redirect`: a 302 (or `status`) to the URL in `message`, as a hostile gateway or CDN
+might answer for an output file."""
 
 
 class Fault(BaseModel):

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
+from helpers import GUARD
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.config import Settings
@@ -62,7 +63,9 @@ async def save(
 ) -> Path:
     async with client(handler) as atlas:
         plan = plan or plan_save(roots(tmp_path), save_to, overwrite=overwrite)
-        saved = await save_video(atlas.http, plan, URL, stem="model-id", max_bytes=max_bytes)
+        saved = await save_video(
+            atlas.http, plan, URL, stem="model-id", max_bytes=max_bytes, guard=GUARD
+        )
     return saved.path
 
 
@@ -321,7 +324,7 @@ async def test_a_saved_result_carries_its_path_and_size(tmp_path: Path) -> None:
     result = JobResult(prediction_id="p1", model="a/b", status="completed", video_url=URL)
     async with client(serve(MP4)) as atlas:
         plan = plan_save(roots(tmp_path), ".")
-        await save_job_result(atlas.http, result, plan, max_bytes=10**6)
+        await save_job_result(atlas.http, result, plan, max_bytes=10**6, guard=GUARD)
     assert result.local_path == str(tmp_path / "a-b-p1.mp4")
     assert result.size_bytes == len(MP4)
 
@@ -330,7 +333,7 @@ async def test_a_failed_save_keeps_the_url_and_says_how_to_retry(tmp_path: Path)
     result = JobResult(prediction_id="p1", model="a/b", status="completed", video_url=URL)
     async with client(serve(b"<html>nope</html>", "text/html")) as atlas:
         plan = plan_save(roots(tmp_path), ".")
-        await save_job_result(atlas.http, result, plan, max_bytes=10**6)
+        await save_job_result(atlas.http, result, plan, max_bytes=10**6, guard=GUARD)
     assert result.local_path is None and result.video_url == URL
     (note,) = result.notes
     assert "failed" in note and "atlas_check_status" in note and '"p1"' in note
@@ -344,6 +347,6 @@ async def test_an_unfinished_job_is_not_downloaded(tmp_path: Path) -> None:
     result = JobResult(prediction_id="p1", model="a/b", status="processing")
     async with client(handler) as atlas:
         plan = plan_save(roots(tmp_path), ".")
-        assert await save_job_result(atlas.http, result, plan, max_bytes=10) is None
+        assert await save_job_result(atlas.http, result, plan, max_bytes=10, guard=GUARD) is None
     assert "not ready" in result.notes[0]
     assert os.listdir(tmp_path) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from helpers import GUARD
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.atlas.models import Prediction
@@ -138,7 +139,7 @@ async def test_several_inline_outputs_are_all_saved_numbered_and_none_stays_inli
     result.image_url = result.outputs[0]
     async with client(b"", "image/png") as atlas:
         plan = plan_save(roots(tmp_path), "set.png")
-        saved = await save_job_result(atlas.http, result, plan, max_bytes=10_000)
+        saved = await save_job_result(atlas.http, result, plan, max_bytes=10_000, guard=GUARD)
     assert saved is not None and saved.path == tmp_path / "set.png"
     assert result.outputs[:2] == [str(tmp_path / "set.png"), str(tmp_path / "set-2.jpg")]
     assert result.outputs[2].startswith("(inline image/png data")
@@ -160,7 +161,7 @@ async def test_an_image_url_is_downloaded_and_named_by_its_content(
     ).as_kind("image")
     async with client(body, content_type) as atlas:
         plan = plan_save(roots(tmp_path), "still.png")
-        saved = await save_job_result(atlas.http, result, plan, max_bytes=10_000)
+        saved = await save_job_result(atlas.http, result, plan, max_bytes=10_000, guard=GUARD)
     assert saved is not None and saved.path.name == saved_as
     assert saved.path.read_bytes() == body
 
@@ -171,6 +172,33 @@ async def test_a_video_where_an_image_was_expected_is_not_saved(tmp_path: Path) 
     ).as_kind("image")
     async with client(MP4, "image/png") as atlas:
         plan = plan_save(roots(tmp_path), "still.png")
-        saved = await save_job_result(atlas.http, result, plan, max_bytes=10_000)
+        saved = await save_job_result(atlas.http, result, plan, max_bytes=10_000, guard=GUARD)
     assert saved is None and listing(tmp_path) == []
     assert any("not an image" in note and "image_url" in note for note in result.notes)
+
+
+async def test_inline_outputs_are_capped_per_job_with_a_note(tmp_path: Path) -> None:
+    """Issue 21, item 3: 3,000 inline images in one status wrote 3,000 files."""
+    result = JobResult(
+        prediction_id="p1", model="m", status="completed", outputs=[data_url(PNG)] * 3000
+    ).as_kind("image")
+    async with client(b"", "image/png") as atlas:
+        plan = plan_save(roots(tmp_path), "many/")
+        await save_job_result(atlas.http, result, plan, max_bytes=10_000, guard=GUARD)
+    assert len(listing(tmp_path / "many")) == 16  # ATLAS_MCP_MAX_INLINE_OUTPUTS' default
+    assert not has_inline(result.outputs) and len(result.outputs) == 3000
+    assert any("at most 16 files" in n and "3000 came back" in n for n in result.notes)
+
+
+async def test_inline_outputs_stop_at_the_byte_cap(tmp_path: Path) -> None:
+    result = JobResult(
+        prediction_id="p1", model="m", status="completed", outputs=[data_url(PNG)] * 5
+    ).as_kind("image")
+    async with client(b"", "image/png") as atlas:
+        plan = plan_save(roots(tmp_path), "few/")
+        caps = (100, 2 * len(PNG) + 10)
+        await save_job_result(
+            atlas.http, result, plan, max_bytes=10_000, guard=GUARD, inline_caps=caps
+        )
+    assert len(listing(tmp_path / "few")) == 2
+    assert any("ATLAS_MCP_MAX_INLINE_BYTES" in note for note in result.notes)

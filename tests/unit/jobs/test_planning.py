@@ -6,6 +6,7 @@ what is refused before anything is sent."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -321,3 +322,21 @@ async def test_an_unreadable_schema_says_the_arguments_were_not_checked() -> Non
     assert planned.local == {"image": "shot.png", "audio": "a.mp3"}
     text = " ".join(planned.notes)
     assert "not checked" in text and "validated" not in text
+
+
+async def test_a_pattern_that_cannot_run_in_bounded_time_is_reported_unchecked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21, item 4: the call goes on, and says Atlas judges that parameter."""
+    model = "vendor/patterned-t2v"
+    prop = {"type": "string", "pattern": r"^(\w+)\s\1$"}  # a backreference: not RE2
+    schema = {"type": "object", "properties": {"prompt": PROMPT, "code": prop}}
+    document = {"openapi": "3.1.0", "components": {"schemas": {"Input": schema}}}
+    monkeypatch.setattr(
+        sys.modules[__name__], "CATALOG", [*CATALOG, entry(model, 0.1, "generation", "X")]
+    )
+    monkeypatch.setitem(SCHEMAS, model, document)
+    async with planner() as (_, plan):
+        planned = await plan(model, params={"code": "abc abd"})
+    assert planned.checked and planned.body["code"] == "abc abd"
+    assert any("Not checked here" in n and "code" in n and "Atlas" in n for n in planned.notes)
