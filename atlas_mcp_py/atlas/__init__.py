@@ -1,6 +1,9 @@
 """The Atlas Cloud API: wire shapes, HTTP, retries, the catalog. Knows no MCP."""
 
 from atlas_mcp_py.atlas.capabilities import (
+    Estimate,
+    billing_unit,
+    cost_estimate,
     estimate_cost,
     last_frame_models,
     model_takes,
@@ -49,6 +52,7 @@ __all__ = [
     "HISTORY_SLACK_SECONDS",
     "LAST_FRAME_NAMES",
     "AtlasClient",
+    "Estimate",
     "GenerateKind",
     "HistoryItem",
     "InputSchema",
@@ -57,8 +61,10 @@ __all__ = [
     "ModelInputs",
     "Prediction",
     "UploadProgressFn",
+    "billing_unit",
     "clean_json",
     "clean_text",
+    "cost_estimate",
     "declared_type",
     "estimate_cost",
     "fill_slots",

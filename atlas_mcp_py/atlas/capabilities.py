@@ -21,7 +21,10 @@ from atlas_mcp_py.atlas.models import ModelInfo
 from atlas_mcp_py.errors import AtlasError
 
 __all__ = [
+    "Estimate",
     "ModelTakes",
+    "billing_unit",
+    "cost_estimate",
     "estimate_cost",
     "last_frame_models",
     "model_takes",
@@ -40,32 +43,81 @@ DESCRIBE_SECONDS = 10.0
 """How long atlas_list_models waits for schemas before describing by catalog."""
 
 
-def estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
-    """The catalog price for this request, when the catalog states one."""
+@dataclass(frozen=True)
+class Estimate:
+    """A request's estimated price and the rule that gave it (`basis`, for the person)."""
+
+    usd: float | None
+    basis: str
+
+
+def billing_unit(model: ModelInfo) -> tuple[str | None, bool]:
+    """(unit of the base price, was it implied?). A price with no `unit` is per second
+    for a video model and per image for an image model, as Atlas's own MCP server reads
+    the catalog (atlascloud-mcp 1.7.0, `getPriceUnitKind`); other types: per request."""
+    if model.price_unit:
+        return model.price_unit.lower(), False
+    implied = {"video": "second", "image": "image"}.get(model.type)
+    return implied, implied is not None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def cost_estimate(model: ModelInfo, body: Mapping[str, Any]) -> Estimate | None:
+    """The catalog price for this request (`body` with its defaults), and how it was
+    counted; None when the catalog states no price."""
     if model.price is None:
         return None
-    unit = (model.price_unit or "").lower()
-    if unit.startswith("second"):
-        duration = body.get("duration")
-        if isinstance(duration, str):
-            try:
-                duration = float(duration)
-            except ValueError:
-                return None
-        if isinstance(duration, int | float) and math.isfinite(duration):
-            return round(model.price * duration, 4)
-        return None
-    count = body.get("max_images", body.get("num_images"))  # image models' batch size
-    if unit.startswith("image") and isinstance(count, int) and not isinstance(count, bool):
-        return round(model.price * max(1, count), 4)
-    return model.price
+    unit, implied = billing_unit(model)
+    price = f"${model.price:g}"
+    why = f" (the catalog gives no unit: a {model.type} model's price is per {unit})"
+    why = why if implied else ""
+    if unit is not None and unit.startswith("second"):
+        duration = _number(body.get("duration"))
+        minimum = model.min_duration
+        if duration is None and minimum is None:
+            return Estimate(
+                None, f"{price} per second{why}; the request names no duration, so the "
+                "total is unknown"
+            )
+        seconds = max(duration or 0.0, minimum or 0.0)
+        floor = ""
+        if minimum is not None and seconds == minimum and duration != minimum:
+            floor = f", billed for at least {minimum:g} s"
+        total = round(model.price * seconds, 4)
+        return Estimate(total, f"{price} per second x {seconds:g} s{floor}{why}")
+    if unit is not None and unit.startswith("image"):
+        count = body.get("max_images", body.get("num_images"))  # image models' batch size
+        images = count if isinstance(count, int) and not isinstance(count, bool) else 1
+        images = max(1, images)
+        plural = "s" if images != 1 else ""
+        total = round(model.price * images, 4)
+        return Estimate(total, f"{price} per image x {images} image{plural}{why}")
+    return Estimate(model.price, f"{price} per {unit or 'request'}")
+
+
+def estimate_cost(model: ModelInfo, body: Mapping[str, Any]) -> float | None:
+    """The catalog price for this request, when it can be told (`cost_estimate`)."""
+    found = cost_estimate(model, body)
+    return found.usd if found is not None else None
 
 
 def price_text(model: ModelInfo) -> str:
-    """`$0.28/generation`, or `price not listed`."""
+    """`$0.28/generation`, `$0.1/second` (also when implied), or `price not listed`."""
     if model.price is None:
         return "price not listed"
-    return f"${model.price:g}/{model.price_unit or 'request'}"
+    unit = billing_unit(model)[0]
+    least = f", at least {model.min_duration:g} s" if model.min_duration else ""
+    return f"${model.price:g}/{unit or 'request'}{least}"
 
 
 def _sources(model: ModelInfo) -> list[str]:

@@ -8,11 +8,13 @@ outputs as strings or `{url}` objects, any status name.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from atlas_mcp_py.atlas.outputs import as_output
 from atlas_mcp_py.errors import APIResponseError
 
 __all__ = [
@@ -93,6 +95,9 @@ class ModelInfo(BaseModel):
     price: float | None = None
     """Base price in USD per `price_unit`, when the catalog states one."""
     price_unit: str | None = None
+    """The catalog's `unit`, or None when it gives none (see `capabilities.billing_unit`)."""
+    min_duration: float | None = None
+    """`minDuration`: a per-second model bills at least this many seconds."""
     description: str = ""
     tags: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
@@ -154,19 +159,20 @@ def _require_dict(payload: Any, what: str) -> dict[str, Any]:
 
 
 def _outputs(raw: Any) -> list[str]:
+    """The output strings: links, data URLs, raw base64 images made data URLs."""
     if raw is None:
         return []
     if isinstance(raw, str):
-        return [raw]
+        return [as_output(raw)] if raw else []
     urls: list[str] = []
     if isinstance(raw, list):
         for item in raw:
             if isinstance(item, str) and item:
-                urls.append(item)
+                urls.append(as_output(item))
             elif isinstance(item, dict):
                 url = item.get("url") or item.get("uri") or item.get("download_url")
                 if isinstance(url, str) and url:
-                    urls.append(url)
+                    urls.append(as_output(url))
     return urls
 
 
@@ -228,12 +234,25 @@ def _nsfw(value: Any) -> bool | None:
 
 
 def _price(raw: Any) -> tuple[float | None, str | None]:
+    """(base price, unit): the `actual` price, its unit else `origin`'s (as Atlas's own
+    client reads them; None when neither states one)."""
     if not isinstance(raw, dict):
         return _float(raw), None
     actual: dict[str, Any] = raw["actual"] if isinstance(raw.get("actual"), dict) else raw
+    origin: dict[str, Any] = raw["origin"] if isinstance(raw.get("origin"), dict) else {}
     price = _float(actual.get("base_price", actual.get("price")))
-    unit = actual.get("unit")
-    return price, unit if isinstance(unit, str) else None
+    unit = actual.get("unit") or origin.get("unit")
+    return price, unit if isinstance(unit, str) and unit.strip() else None
+
+
+def _min_duration(item: dict[str, Any]) -> float | None:
+    """`minDuration` (seconds billed at least), on the entry or its price."""
+    price = item.get("price")
+    raw = item.get("minDuration")
+    if raw is None and isinstance(price, dict):
+        raw = price.get("minDuration")
+    value = _float(raw)
+    return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 def parse_models(body: Any) -> list[ModelInfo]:
@@ -261,6 +280,7 @@ def parse_models(body: Any) -> list[ModelInfo]:
                 type=str(item.get("type") or "unknown").lower(),
                 price=price,
                 price_unit=unit,
+                min_duration=_min_duration(item),
                 description=str(item.get("profile") or item.get("description") or ""),
                 tags=tuple(str(t) for t in tags),
                 categories=tuple(

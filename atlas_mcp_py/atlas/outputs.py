@@ -1,7 +1,10 @@
-"""A job's outputs as Atlas returns them: URLs, inline data: images, their kind."""
+"""A job's outputs as Atlas returns them: URLs, inline data: images (also raw base64
+with no `data:` prefix, which `as_output` turns into a data URL), their kind."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
@@ -12,6 +15,7 @@ from atlas_mcp_py.errors import InlineDataError
 
 __all__ = [
     "INLINE_PREFIX",
+    "as_output",
     "JobKind",
     "has_inline",
     "inline_marker",
@@ -35,6 +39,53 @@ _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
 
 
 _VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mov", ".m4v", ".mkv"})
+
+
+_BASE64_HEAD = re.compile(r"[A-Za-z0-9+/]{16,}")
+_LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)  # base64 has no ':'
+_BASE64 = re.compile(r"[A-Za-z0-9+/\s]+=*\s*")
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF8", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+)
+RAW_BASE64_MIN_CHARS = 64
+"""A shorter string is never taken for inline image data (a file name, an id, a word)."""
+RAW_BASE64_UNKNOWN_CHARS = 1024
+"""Base64 of no known image type is taken for inline data from this length on."""
+
+
+def _raw_base64_type(value: str) -> str | None:
+    """The media type of a raw base64 payload (no `data:` prefix), judged by the magic
+    bytes of its start; `application/octet-stream` when it is base64 but not a known
+    image; None when it is not base64 at all."""
+    head = "".join(value[:256].split())[:64]
+    if len(value) < RAW_BASE64_MIN_CHARS or _BASE64_HEAD.fullmatch(head) is None:
+        return None
+    try:
+        start = base64.b64decode(head[: len(head) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    for magic, offset, media_type in _MAGIC:
+        if start[offset : offset + len(magic)] == magic:
+            return media_type
+    if len(value) >= RAW_BASE64_UNKNOWN_CHARS and _BASE64.fullmatch(value) is not None:
+        return "application/octet-stream"
+    return None
+
+
+def as_output(value: str) -> str:
+    """An output string as this client handles it: a raw base64 image (Atlas's image
+    models may answer one with no `data:` prefix) becomes a `data:` URL, so that it is
+    decoded and saved, never taken for a link; anything else unchanged."""
+    stripped = value.strip()
+    if _LINK.match(stripped):
+        return value
+    media_type = _raw_base64_type(stripped)
+    if media_type is None:
+        return value
+    return f"data:{media_type};base64,{stripped}"
 
 
 def is_data_url(value: str) -> bool:

@@ -130,7 +130,7 @@ class Sender:
         billed: bool,
         deadline: float | None,
     ) -> tuple[Any, httpx2.Headers]:
-        all_headers = dict(headers or {})
+        all_headers = {"Accept": "application/json", **(headers or {})}  # as Atlas's clients
         if auth:
             all_headers["Authorization"] = f"Bearer {self._settings.require_api_key()}"
         if deadline is not None and deadline < 0:

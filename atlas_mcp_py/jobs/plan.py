@@ -27,7 +27,8 @@ from atlas_mcp_py.atlas import (
     MediaParam,
     ModelInfo,
     ModelInputs,
-    estimate_cost,
+    billing_unit,
+    cost_estimate,
     fill_slots,
     format_problem,
     is_local,
@@ -61,7 +62,8 @@ class GenerateArgs:
     """The generate tool's request arguments (`model` None: the configured default)."""
 
     model: str | None
-    prompt: str
+    prompt: str | None
+    """None: no prompt (some models take none, e.g. kwaivgi/kling-effects)."""
     image: str | None = None
     end_image: str | None = None
     duration: int | None = None
@@ -92,6 +94,8 @@ class Plan:
     """The model's frame parameter -> the argument that filled it (`image_url` -> `image`)."""
     kind: GenerateKind = "video"
     """What the request makes: its generate endpoint (video or image)."""
+    cost_basis: str | None = None
+    """How the estimate was counted (`$0.1 per second x 10 s ...`), for the person."""
 
     @property
     def request(self) -> dict[str, Any]:
@@ -154,6 +158,11 @@ def _unchecked_inputs(params: Mapping[str, Any]) -> ModelInputs:
         if param is not None:
             media.setdefault(name, param)
     return ModelInputs(media, "image", "end_image")
+
+
+def _required(schema: Mapping[str, Any]) -> list[Any]:
+    required = schema.get("required")
+    return required if isinstance(required, list) else []
 
 
 def _frames_text(inputs: ModelInputs) -> str:
@@ -231,7 +240,13 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
     schema = await _input_schema(client, info, notes)
     inputs = model_inputs(schema.schema) if schema is not None else _unchecked_inputs(params)
     body = params
-    body["prompt"] = args.prompt
+    if args.prompt is not None:
+        body["prompt"] = args.prompt
+    elif "prompt" not in body and schema is not None and "prompt" in _required(schema.schema):
+        raise Refused(
+            f"{info.id} needs a prompt (its schema requires `prompt`) and this call gives "
+            "none. Pass `prompt`: what the result shows. Nothing was sent."
+        )
     aliases = await _map_frames(client, info, inputs, args, body)
     for name, value in (("duration", args.duration), ("resolution", args.resolution)):
         if value is not None:
@@ -265,17 +280,20 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
                 "cannot run in bounded time); Atlas judges it."
             )
     _check_formats(info, inputs.media, body)
-    cost = estimate_cost(info, {**defaults, **body})
+    estimate = cost_estimate(info, {**defaults, **body})
+    if estimate is not None and billing_unit(info)[0] not in (None, "generation", "request"):
+        notes.append(f"Estimated cost: {estimate.basis}.")  # counted, not a flat price
     return Plan(
         info,
         body,
         defaults,
-        cost,
+        estimate.usd if estimate is not None else None,
         schema is not None,
         notes,
         dict(inputs.media),
         aliases,
         args.kind,
+        estimate.basis if estimate is not None else None,
     )
 
 
@@ -361,7 +379,10 @@ def cost_summary(settings: Settings, plan: Plan) -> str | None:
     if limit is None or (cost is not None and cost <= limit):
         return None
     amount = f"about ${cost:.2f}" if cost is not None else "a price the catalog omits"
-    return f"{amount} (above the ${limit:.2f} set by ATLAS_MCP_CONFIRM_ABOVE_USD)"
+    if cost is None and plan.cost_basis:
+        amount = "a price that cannot be estimated"
+    basis = f"; {plan.cost_basis}" if plan.cost_basis else ""
+    return f"{amount} (above the ${limit:.2f} set by ATLAS_MCP_CONFIRM_ABOVE_USD{basis})"
 
 
 def canonical(plan: Plan, digests: Mapping[str, str]) -> tuple[dict[str, Any], str]:

@@ -56,7 +56,7 @@ def _can_elicit(ctx: Context[Any, Any]) -> bool:
 async def ask_cost(
     ctx: Context[Any, Any],
     model: str | None,
-    prompt: str,
+    prompt: str | None,
     image: str | None,
     end_image: str | None,
     duration: int | None,

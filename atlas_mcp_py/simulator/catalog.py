@@ -60,6 +60,8 @@ class ModelSpec:
     job_seconds: float = DEFAULT_JOB_SECONDS
     min_seconds: float = 0.0
     fixed_seconds: float | None = None
+    base64_style: str = "data"
+    """`enable_base64_output` answers a `data:` URL, or (`raw`) plain base64."""
 
     @property
     def base_price(self) -> float:
@@ -165,6 +167,7 @@ def _spec(entry: JsonObject) -> ModelSpec:
         job_seconds=float(sim.get("job_seconds", DEFAULT_JOB_SECONDS)),
         min_seconds=float(bill.get("min_seconds", 0)),
         fixed_seconds=bill.get("fixed_seconds"),
+        base64_style=sim.get("base64", "data"),
     )
 
 

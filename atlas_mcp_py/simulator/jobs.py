@@ -111,6 +111,8 @@ class Job:
     request_id: str = ""
     expiration_hours: int = DEFAULT_EXPIRATION_HOURS
     expired_at: float | None = None  # clock time a test expired the outputs at
+    base64_style: str = "data"
+    """How base64 outputs are answered: `data` (a data: URL) or `raw` (no prefix)."""
 
     @property
     def expires_at(self) -> float:
@@ -183,7 +185,9 @@ class Job:
         """The outputs as the prediction lists them: links, or data URLs for base64 output."""
         if self.base64_outputs():
             encoded = base64.b64encode(_asset_bytes(self.model_type)).decode("ascii")
-            return [f"data:image/png;base64,{encoded}" for _ in self.output_names()]
+            if self.base64_style != "raw":
+                encoded = f"data:image/png;base64,{encoded}"
+            return [encoded for _ in self.output_names()]
         return [f"{base_url}/files/outputs/{self.id}/{name}" for name in self.output_names()]
 
     def wall_time(self, clock_time: float) -> float:

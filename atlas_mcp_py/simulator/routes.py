@@ -137,6 +137,9 @@ async def _generate(request: Request, model_type: str) -> Response:
     directives = parse_directives(params)
     root = base_url(request)
     seconds = directives.seconds if directives.seconds is not None else state.job_length(spec)
+    sync = params.get("enable_sync_mode") is True  # answered once done, outputs included
+    if sync and directives.seconds is None:
+        seconds = 0.0
     job = Job(
         id=uuid.uuid4().hex,
         model=model,
@@ -151,10 +154,14 @@ async def _generate(request: Request, model_type: str) -> Response:
         directives=directives,
         request_id=REQUEST_ID.get(),
         expiration_hours=expiration_hours,
+        base64_style=spec.base64_style,
     )
     state.add_job(job)
     attach_prediction(request, job.id)
     logger.info("prediction %s created for %s (price $%g)", job.id, model, price)
+    ended = job.outcome(state.now()) if sync else None
+    if ended is not None and not ended.http_500:
+        return ok(state, prediction_payload(job, state.now(), root, state.output_style))
     return ok(
         state,
         {
