@@ -1,7 +1,8 @@
 """The simulator's model catalog: real Atlas model ids with their real parameter names.
 
-The entries live in `assets/catalog.json` (generated once from Atlas's own published model
-parameters, then kept by hand). Each model's input is published as an OpenAPI document on the
+The entries live in `assets/catalog.json`, built by `tools/sim_catalog/build.py` from the
+parameters real models take under their wire names (as Atlas's own nodes POST them) and the
+simulator's own choices (prices, job lengths, hidden fields): never edited by hand. Each model's input is published as an OpenAPI document on the
 schema host, shaped as the real ones are: `components.schemas.Input` is a `$ref` to a named
 schema whose properties may themselves be `$ref`s, some properties are `hidden` or `disabled`,
 media properties carry `x-accept`/`x-max-size-mb`; and one document (schema_style
@@ -195,6 +196,7 @@ def model_payload(spec: ModelSpec, static_root: str) -> JsonObject:
         "schema": f"{static_root}{SCHEMA_PREFIX}{spec.id}.json",
         "readme": f"{static_root}{README_PREFIX}{spec.id}.md",
         "display_console": spec.display_console,
+        **({"minDuration": spec.min_seconds} if spec.min_seconds > 0 else {}),
     }
 
 

@@ -72,9 +72,9 @@ def test_catalog_needs_no_key_and_lists_the_hidden_model_with_display_console_fa
     models = {m["model"]: m for m in body["data"]}
     assert models[HAILUO]["type"] == "Video"
     assert models[HAILUO]["price"]["actual"] == {"base_price": "0.1", "unit": "generation"}
-    hidden = [m for m in models.values() if m["display_console"] is False]
-    assert len(hidden) == 1
-    assert hidden[0]["type"] == "Video"
+    hidden = {m["model"] for m in models.values() if m["display_console"] is False}
+    assert "kwaivgi/kling-v2.0-i2v-master" in hidden and HAILUO not in hidden
+    assert {models[m]["type"] for m in hidden} == {"Video", "Image"}
     assert {m["type"] for m in models.values()} == {"Video", "Image", "Audio", "Text"}
 
 

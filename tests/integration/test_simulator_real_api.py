@@ -73,7 +73,8 @@ def upload(client: httpx2.Client, name: str, content: bytes, content_type: str) 
 
 
 def generate(client: httpx2.Client, body: dict[str, Any], **kwargs: Any) -> httpx2.Response:
-    path = IMAGE_PATH if body["model"].startswith(("google/", "bytedance/seedream")) else VIDEO_PATH
+    image = body["model"].startswith(("google/nano", "google/imagen", "bytedance/seedream"))
+    path = IMAGE_PATH if image else VIDEO_PATH
     return client.post(path, json=body, **kwargs)
 
 
@@ -198,7 +199,7 @@ def test_one_model_document_has_no_input_only_a_request_body_schema(
     ("model", "media"),
     [
         (HAILUO, {"image"}),
-        (KLING, {"image_url", "end_image_url"}),
+        (KLING, {"image", "end_image"}),  # the wire names (its UI labels say image_url)
         (SEEDANCE, {"image", "last_image"}),
         ("kwaivgi/kling-v1.6-multi-i2v-standard", {"images"}),
         (MOTION, {"image", "video"}),
@@ -291,8 +292,8 @@ def test_every_response_has_its_own_request_id_and_the_log_keeps_it(
         ({"model": HAILUO, "image": FRAME, "enable_sync_mode": True}, ("'enable_sync_mode'",)),
         ({"model": HAILUO, "image_url": FRAME}, ("'image_url'",)),
         ({"model": HAILUO, "image": FRAME, "duration": 5}, ("'duration'", "[6, 10]")),
-        ({"model": KLING, "prompt": "x", "image_url": FRAME, "cfg_scale": 1.5}, ("cfg_scale",)),
-        ({"model": KLING, "prompt": "x", "image": FRAME}, ("'image'",)),
+        ({"model": KLING, "prompt": "x", "image": FRAME, "cfg_scale": 1.5}, ("cfg_scale",)),
+        ({"model": KLING, "prompt": "x", "image_url": FRAME}, ("'image_url'",)),
         ({"model": SEEDANCE, "image": FRAME, "enable_safety_checker": False}, ("Unsupported",)),
         ({"model": SEEDANCE, "image": FRAME, "aspect_ratio": "2:1"}, ("'aspect_ratio'",)),
         (
@@ -323,7 +324,7 @@ def test_an_uploaded_webp_frame_is_refused_by_hailuo_and_taken_by_kling(
 ) -> None:
     webp = upload(client, "frame.webp", WEBP, "image/webp")
     refused(generate(client, {"model": HAILUO, "image": webp}), "image/webp", "JPEG, PNG")
-    accepted = generate(client, {"model": KLING, "prompt": "x", "image_url": webp})
+    accepted = generate(client, {"model": KLING, "prompt": "x", "image": webp})
     assert accepted.status_code == 200, accepted.text
     assert len(state.predictions) == 1
 
@@ -361,7 +362,7 @@ def test_hailuo_takes_jpeg_and_png_as_urls_or_data_urls(
 
 def test_a_frame_over_the_models_size_limit_is_refused(client: httpx2.Client) -> None:
     big = upload(client, "big.jpg", JPEG + b"\x00" * (10 * 1024 * 1024), "image/jpeg")
-    refused(generate(client, {"model": KLING, "prompt": "x", "image_url": big}), "at most 10 MB")
+    refused(generate(client, {"model": KLING, "prompt": "x", "image": big}), "at most 10 MB")
     assert generate(client, {"model": HAILUO, "image": big}).status_code == 200  # 20 MB cap
 
 
@@ -376,7 +377,7 @@ def test_media_parameters_take_video_audio_and_image_lists(
         {"model": "kwaivgi/kling-v2.6-std/avatar", "image": frame, "audio": wav},
         {"model": "kwaivgi/kling-v1.6-multi-i2v-standard", "prompt": "x", "images": [frame] * 2},
         {"model": SEEDANCE, "image": frame, "last_image": frame},
-        {"model": KLING, "prompt": "x", "image_url": frame, "end_image_url": frame},
+        {"model": KLING, "prompt": "x", "image": frame, "end_image": frame},
     ]
     for body in bodies:
         assert generate(client, body).status_code == 200, body["model"]
@@ -457,7 +458,7 @@ def test_too_little_balance_is_a_402_and_the_control_endpoint_sets_it(
 def test_per_second_prices_bill_the_duration_with_a_minimum(
     client: httpx2.Client, state: SimulatorState
 ) -> None:
-    generate(client, {"model": KLING, "prompt": "x", "image_url": FRAME, "duration": 10})
+    generate(client, {"model": KLING, "prompt": "x", "image": FRAME, "duration": 10})
     generate(client, {"model": SEEDANCE, "image": FRAME, "duration": 2})
     prices = sorted(p.price for p in state.predictions.values())
     assert prices == [pytest.approx(0.036 * 5), pytest.approx(0.84)]
