@@ -19,7 +19,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, Field
 
-from atlas_mcp_py.atlas import ModelInfo, trim
+from atlas_mcp_py.atlas import ModelInfo, billing_unit, trim
 from atlas_mcp_py.errors import (
     ArgumentLimit,
     AtlasError,
@@ -82,9 +82,20 @@ def summarise_model(
         name=model.name,
         type=model.type,
         price=model.price,
-        price_unit=model.price_unit,
+        price_unit=_unit_text(model),
         inputs=", ".join(shown) or None,
     )
+
+
+def _unit_text(model: ModelInfo) -> str | None:
+    """What the price is per: the catalog's unit, else the one Atlas's own client implies
+    (second for video, image for images), with a minimum billed duration."""
+    if model.price is None:
+        return None
+    unit = billing_unit(model)[0]
+    if unit is not None and model.min_duration:
+        unit = f"{unit} (at least {model.min_duration:g} s)"
+    return unit
 
 
 def job_text(result: JobResult) -> str:

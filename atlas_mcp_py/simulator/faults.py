@@ -115,6 +115,7 @@ class SimulatorMiddleware:
             credential.strip() if scheme.lower() == "bearer" else None,
             request_id=request_id,
             host=host,
+            accept=_header(scope, b"accept"),
         )
         scope[REQUEST_INDEX_KEY] = index
         send = _with_request_id(send, request_id, self.state, index)

@@ -93,6 +93,8 @@ class RequestRecord:
     request_id: str = ""
     status: int | None = None
     host: str = "api"
+    accept: str | None = None
+    """The `Accept` header the request carried."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ class SimulatorState:
         credential: str | None = None,
         request_id: str = "",
         host: str = "api",
+        accept: str | None = None,
     ) -> int:
         now = time.monotonic()
         record = RequestRecord(
@@ -231,6 +234,7 @@ class SimulatorState:
             credential,
             request_id=request_id,
             host=host,
+            accept=accept,
         )
         with self._lock:
             self._requests.append(record)

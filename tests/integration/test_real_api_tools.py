@@ -74,7 +74,7 @@ async def test_a_local_png_goes_to_hailuo_fast_as_an_uploaded_image_and_nothing_
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_kling_gets_its_own_image_url_and_end_image_url(
+async def test_kling_gets_its_wire_names_image_and_end_image_never_its_ui_labels(
     sim: SimulatorServer, workspace: Path, mode: str
 ) -> None:
     (workspace / "last.png").write_bytes(PNG + b"last")
@@ -93,9 +93,9 @@ async def test_kling_gets_its_own_image_url_and_end_image_url(
     )
     assert not result.is_error, text_of(result)
     (job,) = sim.state.predictions.values()
-    assert {"image_url", "end_image_url"} <= set(job.params)
-    assert "image" not in job.params and "end_image" not in job.params
-    assert all(job.params[n].startswith(sim.base_url) for n in ("image_url", "end_image_url"))
+    assert {"image", "end_image"} <= set(job.params)  # Kling v3.0 POSTs these
+    assert "image_url" not in job.params and "end_image_url" not in job.params  # its labels
+    assert all(job.params[n].startswith(sim.base_url) for n in ("image", "end_image"))
 
 
 async def test_a_local_video_in_params_is_uploaded_too(
@@ -155,8 +155,9 @@ async def test_end_image_on_a_model_without_a_last_frame_names_models_that_take_
     args = {"prompt": "p", "image": "photo.png", "end_image": "photo.png"}
     result = await call(sim, workspace, "legacy", "atlas_generate_video", args)
     named = text_of(result).split("Models that take one: ")[1]
-    assert f"{KLING} ($0.084/second; last frame `end_image_url`)" in named
-    assert "bytedance/seedance-v1-lite-i2v-1080p ($0.036/second; last frame `last_image`)" in named
+    assert f"{KLING} ($0.084/second; last frame `end_image`)" in named
+    seedance = "bytedance/seedance-v1-lite-i2v-1080p ($0.036/second, at least 5 s; last frame"
+    assert f"{seedance} `last_image`)" in named
     assert HAILUO not in named and posts(sim) == 0
 
 
@@ -181,7 +182,7 @@ async def test_list_models_says_what_each_model_makes_video_from_and_its_frames(
     models = {m["id"]: m for m in structured(result)["models"]}
     assert models[HAILUO]["inputs"] == "image (image)"
     assert models[T2V]["inputs"] == "text"
-    assert models[KLING]["inputs"] == "image (image_url, end_image_url)"
+    assert models[KLING]["inputs"] == "image (image, end_image)"
     assert models["bytedance/seedance-v1-lite-i2v-1080p"]["inputs"] == "image (image, last_image)"
     assert models[MOTION]["inputs"] == "image (image), video"
     assert models["kwaivgi/kling-v2.6-std/avatar"]["inputs"] == "image (image), audio"
