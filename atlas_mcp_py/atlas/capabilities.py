@@ -86,8 +86,8 @@ def cost_estimate(model: ModelInfo, body: Mapping[str, Any]) -> Estimate | None:
         minimum = model.min_duration
         if duration is None and minimum is None:
             return Estimate(
-                None, f"{price} per second{why}; the request names no duration, so the "
-                "total is unknown"
+                None,
+                f"{price} per second{why}; the request names no duration, so the total is unknown",
             )
         seconds = max(duration or 0.0, minimum or 0.0)
         floor = ""
@@ -201,7 +201,7 @@ async def last_frame_models(client: AtlasClient, exclude: str) -> str:
     if not found:
         return ""
     named = ", ".join(
-        f"{m.id} ({price_text(m)}; last frame `{takes[m.id].last_frame}`)"
+        f"{m.id} ({price_text(m)}; last frame `{takes[m.id].frames[-1]}`)"
         for m in found[:SUGGESTED]
     )
     return f" Models that take one: {named}."

@@ -155,7 +155,10 @@ class ModelInputs:
 
     @property
     def frames(self) -> list[str]:
-        """Its first- and last-frame parameter names, in that order."""
+        """Its first- and last-frame parameter names, in that order (`images[0]`,
+        `images[1]` for a [start, end] list)."""
+        if self.first_frame is not None and self.first_frame == self.last_frame:
+            return [f"{self.first_frame}[0]", f"{self.first_frame}[1]"]
         return [n for n in (self.first_frame, self.last_frame) if n is not None]
 
 
@@ -285,7 +288,19 @@ def model_inputs(schema: Mapping[str, Any]) -> ModelInputs:
             first = others[0]
         elif not singles and len(images) == 1:
             first = next(iter(images))  # an `images` list is its only image input
+            if last is None and _start_end(properties[first]):
+                last = first  # `images: [start, end]` (Vidu start-end)
     return ModelInputs(media, first, last)
+
+
+def _start_end(prop: Any) -> bool:
+    """Is this list a [start frame, end frame] pair (two items, or described so)?"""
+    if not isinstance(prop, Mapping):
+        return False
+    if prop.get("minItems") == 2 and prop.get("maxItems") in (2, None):
+        return True
+    text = str(prop.get("description") or "")
+    return re.search(r"\bstart\b.*\bend\b", text, re.IGNORECASE | re.DOTALL) is not None
 
 
 def catalog_sources(kinds: Iterable[str], model_id: str) -> list[str]:

@@ -15,8 +15,8 @@ from atlas_mcp_py.errors import InlineDataError
 
 __all__ = [
     "INLINE_PREFIX",
-    "as_output",
     "JobKind",
+    "as_output",
     "has_inline",
     "inline_marker",
     "is_data_url",

@@ -201,6 +201,14 @@ async def _map_frames(
                 f"a model with a last frame (atlas_list_models shows each model's frames)."
                 f"{others} Nothing was sent."
             )
+        if which == "last" and target == inputs.first_frame:
+            if args.image is None:
+                raise Refused(
+                    f"{info.id} takes its frames as one list, `{target}: [start, end]`: "
+                    "give `image` (the start) with `end_image`. Nothing was sent."
+                )
+            body[target] = [args.image, value]  # the start frame went there just before
+            continue
         if target in body and target != arg:
             raise Refused(
                 f"The {which} frame is given twice: as `{arg}` and as params.{target}. "

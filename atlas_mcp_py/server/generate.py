@@ -41,9 +41,7 @@ IMAGE_PARAMS_HINT: dict[str, Any] = {"properties": {"aspect_ratio": {"type": "st
 
 async def atlas_generate_video(
     ctx: Context[AppState],
-    prompt: Annotated[
-        str | None, Field(min_length=1, description="what the video shows")
-    ] = None,
+    prompt: Annotated[str | None, Field(min_length=1, description="what the video shows")] = None,
     model: Annotated[str | None, Field(description="model id; default picks by image")] = None,
     image: Annotated[
         str | None,

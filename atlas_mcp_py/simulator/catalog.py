@@ -2,11 +2,12 @@
 
 The entries live in `assets/catalog.json`, built by `tools/sim_catalog/build.py` from the
 parameters real models take under their wire names (as Atlas's own nodes POST them) and the
-simulator's own choices (prices, job lengths, hidden fields): never edited by hand. Each model's input is published as an OpenAPI document on the
-schema host, shaped as the real ones are: `components.schemas.Input` is a `$ref` to a named
-schema whose properties may themselves be `$ref`s, some properties are `hidden` or `disabled`,
-media properties carry `x-accept`/`x-max-size-mb`; and one document (schema_style
-"request_body") has no `Input` at all, only the request body schema under `paths`.
+simulator's own choices (prices, job lengths, hidden fields): never edited by hand.
+Each model's input is published as an OpenAPI document on the schema host, shaped as the
+real ones are: `components.schemas.Input` is a `$ref` to a named schema whose properties
+may themselves be `$ref`s, some properties are `hidden` or `disabled`, media properties
+carry `x-accept`/`x-max-size-mb`; and one document (schema_style "request_body") has no
+`Input` at all, only the request body schema under `paths`.
 """
 
 from __future__ import annotations

@@ -47,6 +47,10 @@ def ledger_rows(root: Path) -> list[Any]:
         return ledger.recent(100)
 
 
+def content(path: str | Path) -> bytes:
+    return Path(path).read_bytes()
+
+
 def catalog_entry(sim: SimulatorServer, model: str) -> Any:
     found = sim.state.find_model(model)
     assert found is not None
@@ -85,7 +89,12 @@ async def test_a_unitless_image_price_is_per_image_times_the_count(
     async with Client(build_server(settings_for(sim, workspace))) as client:
         result = await client.call_tool(
             "atlas_generate_image",
-            {"prompt": "a cup", "model": UNITLESS_IMAGE, "params": {"num_images": 3}, "dry_run": True},
+            {
+                "prompt": "a cup",
+                "model": UNITLESS_IMAGE,
+                "params": {"num_images": 3},
+                "dry_run": True,
+            },
         )
     assert structured(result)["estimated_cost_usd"] == pytest.approx(3 * 0.04)
     assert "$0.04 per image x 3 images" in text_of(result) and "no unit" in text_of(result)
@@ -155,7 +164,7 @@ async def test_raw_and_data_url_base64_images_are_both_decoded_and_saved(
     assert not result.is_error, text_of(result)
     data = structured(result)
     saved = Path(data["local_path"])
-    assert saved.read_bytes() == SIM_PNG and saved.suffix == ".png"
+    assert content(saved) == SIM_PNG and saved.suffix == ".png"
     assert data.get("image_url") is None and data["outputs"] == [str(saved)]
     dumped = json.dumps(data) + text_of(result)
     assert job.outputs[0][:40] not in dumped  # never handed on as a URL
@@ -184,7 +193,7 @@ async def test_a_sync_mode_answer_is_used_without_polling_and_still_recorded(
     assert not result.is_error, text_of(result)
     data = structured(result)
     assert data["status"] == "completed"
-    assert Path(data["local_path"]).read_bytes() == SIM_PNG
+    assert content(data["local_path"]) == SIM_PNG
     assert sim.state.count("generate") == 1
     assert sim.state.count("prediction") == 0  # the answer held the outputs
     (row,) = ledger_rows(workspace)
@@ -232,3 +241,55 @@ async def test_every_api_request_asks_for_json(sim: SimulatorServer, workspace: 
     api = [r for r in sim.state.requests if r.endpoint != "output"]
     assert {r.endpoint for r in api} >= {"models", "schema", "generate", "prediction"}
     assert {r.accept for r in api} == {"application/json"}
+
+
+# -- wire names ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_vidu_start_end_gets_one_images_list_of_start_and_end(
+    sim: SimulatorServer, workspace: Path, mode: str
+) -> None:
+    start, end = FRAME, "https://example.com/last.png"
+    async with Client(build_server(settings_for(sim, workspace)), mode=mode) as client:
+        listed = await client.call_tool("atlas_list_models", {"query": "start-end-to-video-2.0"})
+        result = await client.call_tool(
+            "atlas_generate_video",
+            {
+                "prompt": "a door opens",
+                "model": "vidu/start-end-to-video-2.0",
+                "image": start,
+                "end_image": end,
+                "wait": False,
+            },
+        )
+    assert not result.is_error, text_of(result)
+    (job,) = sim.state.predictions.values()
+    assert job.params["images"] == [start, end]
+    assert "image" not in job.params and "end_image" not in job.params
+    (model,) = structured(listed)["models"]
+    assert model["inputs"] == "image (images[0], images[1])"
+
+
+async def test_image_edits_get_an_images_list_and_seedream_a_size_string(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    async with Client(build_server(settings_for(sim, workspace))) as client:
+        edit = await client.call_tool(
+            "atlas_generate_image",
+            {"prompt": "make it blue", "model": "google/nano-banana-2/edit", "image": FRAME},
+        )
+        sized = await client.call_tool(
+            "atlas_generate_image",
+            {"prompt": "a cat", "model": DATA_URL, "params": {"size": "2048*2048"}},
+        )
+        labels = await client.call_tool(
+            "atlas_generate_image",
+            {"prompt": "a cat", "model": DATA_URL, "params": {"width": 2048, "height": 2048}},
+        )
+    assert not edit.is_error and not sized.is_error, text_of(edit) + text_of(sized)
+    bodies = {job.model: job.params for job in sim.state.predictions.values()}
+    assert bodies["google/nano-banana-2/edit"]["images"] == [FRAME]
+    assert bodies[DATA_URL]["size"] == "2048*2048"
+    assert labels.is_error and "width" in text_of(labels)
+    assert sim.state.count("generate") == 2  # the label names were refused before sending

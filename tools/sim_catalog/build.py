@@ -20,7 +20,9 @@ What comes from where:
 - `overrides.json` `extra_models`: whole entries for models no node covers (audio, text).
 
 A parameter is required when the node requires it and gives it no default (the node's
-required section is a hint; with a default the API fills it).
+required section is a hint; with a default the API fills it); a media parameter the node
+requires stays required (its empty default is a blank text box). `required` in
+overrides.json corrects the hint where the node requires more than the model does.
 """
 
 from __future__ import annotations
@@ -176,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     text = render(build_catalog(observed, overrides))
     if args.check:
         if CATALOG.read_text(encoding="utf-8") != text:
-            print(f"{CATALOG} is not what {Path(__file__).name} builds", file=sys.stderr)
+            sys.stderr.write(f"{CATALOG} is not what {Path(__file__).name} builds\n")
             return 1
         return 0
     CATALOG.write_text(text, encoding="utf-8")
-    print(f"wrote {CATALOG} ({len(text)} bytes)", file=sys.stderr)
+    sys.stderr.write(f"wrote {CATALOG} ({len(text)} bytes)\n")
     return 0
 
 

@@ -185,6 +185,7 @@ async def test_get_prediction_reads_the_data_envelope_and_sends_the_bearer_key()
     assert request.method == "GET"
     assert str(request.url) == f"{BASE}/api/v1/model/prediction/pred-1"
     assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["accept"] == "application/json"  # as Atlas's own clients send
 
 
 async def test_get_prediction_reads_a_body_without_envelope_and_with_msg() -> None:
