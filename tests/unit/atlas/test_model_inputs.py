@@ -297,3 +297,25 @@ def test_a_stated_size_limit_is_kept_and_judged() -> None:
     assert format_problem(param, "image", "png", 21 * 1024 * 1024) == (
         "`image` takes files up to 20 MB, not 21.0 MB"
     )
+
+
+@pytest.mark.parametrize(
+    ("images", "pair"),
+    [
+        ({"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}, True),
+        (
+            {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "start_image: Start image URL; end_image: End image URL",
+            },
+            True,
+        ),
+        ({"type": "array", "items": {"type": "string"}, "description": "1-10 image URLs"}, False),
+    ],
+)
+def test_an_images_list_of_start_and_end_is_both_frames(images: dict[str, Any], pair: bool) -> None:
+    found = model_inputs({"properties": {"images": images}, "required": ["images"]})
+    assert found.first_frame == "images"
+    assert found.last_frame == ("images" if pair else None)
+    assert found.frames == (["images[0]", "images[1]"] if pair else ["images"])

@@ -25,7 +25,9 @@ BASE = "https://atlas.test"
 STATIC = "https://static.test/model/schema"
 HAILUO = "minimax/hailuo-02/fast"
 T2V = "minimax/hailuo-02/t2v-standard"
-KLING = "kwaivgi/kling-v3.0-std/image-to-video"
+URL_NAMED = "example/i2v-url-named"
+"""A schema that names its frames `image_url`/`end_image_url` (as Atlas's skills docs
+describe Kling v3.0; the real Kling v3.0 takes `image`/`end_image`): the live schema decides."""
 MULTI = "kwaivgi/kling-v1.6-multi-i2v-pro"
 MOTION = "kwaivgi/kling-v2.6-pro/motion-control"
 BROKEN = "broken/schema-down"
@@ -49,7 +51,7 @@ CATALOG = [
     entry("minimax/hailuo-02/t2v-pro", 0.49, "generation", "TEXT-TO-VIDEO"),
     entry(T2V, 0.28, "generation", "TEXT-TO-VIDEO"),
     entry("bytedance/seedance-v1-pro-t2v-480p", 0.02, "second", "TEXT-TO-VIDEO"),
-    entry(KLING, 0.07, "second", "IMAGE-TO-VIDEO"),
+    entry(URL_NAMED, 0.07, "second", "IMAGE-TO-VIDEO"),
     entry(MULTI, 0.45, "generation", "IMAGE-TO-VIDEO"),
     entry(MOTION, 0.1, "second", "VIDEO-TO-VIDEO"),
     entry(BROKEN, 0.2, "generation", "TEXT-TO-VIDEO"),
@@ -100,7 +102,7 @@ SCHEMAS: dict[str, Any] = {
             }
         }
     },
-    KLING: {  # no Input: the request body schema
+    URL_NAMED: {  # no Input: the request body schema
         "paths": {
             "/api/v1/model/generateVideo": {
                 "post": {
@@ -275,10 +277,10 @@ async def test_a_webp_frame_is_refused_for_a_model_taking_jpg_and_png(frame: str
             await plan(image=frame)
 
 
-async def test_kling_gets_image_url_and_end_image_url_from_its_request_body_schema() -> None:
+async def test_frames_go_under_a_schemas_own_url_names_from_its_request_body_schema() -> None:
     async with planner() as (_, plan):
         planned = await plan(
-            KLING, image="https://cdn.test/a.webp", end_image="https://cdn.test/b.png", duration=5
+            URL_NAMED, image="https://cdn.test/a.webp", end_image="https://cdn.test/b.png", duration=5
         )
     assert planned.body == {
         "prompt": "a paper boat",
@@ -292,7 +294,7 @@ async def test_kling_gets_image_url_and_end_image_url_from_its_request_body_sche
 async def test_a_frame_given_twice_is_refused() -> None:
     async with planner() as (_, plan):
         with pytest.raises(Refused, match="given twice"):
-            await plan(KLING, image="https://a/x.png", params={"image_url": "https://a/y.png"})
+            await plan(URL_NAMED, image="https://a/x.png", params={"image_url": "https://a/y.png"})
 
 
 async def test_an_images_list_model_gets_the_image_as_a_one_item_list() -> None:
