@@ -280,7 +280,10 @@ async def test_a_webp_frame_is_refused_for_a_model_taking_jpg_and_png(frame: str
 async def test_frames_go_under_a_schemas_own_url_names_from_its_request_body_schema() -> None:
     async with planner() as (_, plan):
         planned = await plan(
-            URL_NAMED, image="https://cdn.test/a.webp", end_image="https://cdn.test/b.png", duration=5
+            URL_NAMED,
+            image="https://cdn.test/a.webp",
+            end_image="https://cdn.test/b.png",
+            duration=5,
         )
     assert planned.body == {
         "prompt": "a paper boat",
