@@ -155,7 +155,7 @@ async def test_end_image_on_a_model_without_a_last_frame_names_models_that_take_
     args = {"prompt": "p", "image": "photo.png", "end_image": "photo.png"}
     result = await call(sim, workspace, "legacy", "atlas_generate_video", args)
     named = text_of(result).split("Models that take one: ")[1]
-    assert f"{KLING} ($0.084/second; last frame `end_image`)" in named
+    assert "vidu/start-end-to-video-2.0 ($0.2/generation; last frame `images[1]`)" in named
     seedance = "bytedance/seedance-v1-lite-i2v-1080p ($0.036/second, at least 5 s; last frame"
     assert f"{seedance} `last_image`)" in named
     assert HAILUO not in named and posts(sim) == 0

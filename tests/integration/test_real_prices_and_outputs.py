@@ -293,3 +293,18 @@ async def test_image_edits_get_an_images_list_and_seedream_a_size_string(
     assert bodies[DATA_URL]["size"] == "2048*2048"
     assert labels.is_error and "width" in text_of(labels)
     assert sim.state.count("generate") == 2  # the label names were refused before sending
+
+
+async def test_a_prompt_less_call_is_still_priced_and_confirmed(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    settings = settings_for(sim, workspace, confirm_above_usd=0.1)
+    arguments = {"model": NO_PROMPT, "image": FRAME, "wait": False}
+    async with Client(build_server(settings)) as client:
+        refused = await client.call_tool("atlas_generate_video", arguments)
+        confirmed = await client.call_tool(
+            "atlas_generate_video", {**arguments, "confirm_cost": True}
+        )
+    assert refused.is_error and "about $0.28" in text_of(refused)
+    assert not confirmed.is_error, text_of(confirmed)
+    assert sim.state.count("generate") == 1
