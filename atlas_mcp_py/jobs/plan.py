@@ -251,9 +251,10 @@ async def make_plan(client: AtlasClient, args: GenerateArgs, settings: Settings)
     if args.prompt is not None:
         body["prompt"] = args.prompt
     elif "prompt" not in body and schema is not None and "prompt" in _required(schema.schema):
+        what = "image" if args.kind == "image" else "video"
         raise Refused(
-            f"{info.id} needs a prompt (its schema requires `prompt`) and this call gives "
-            "none. Pass `prompt`: what the result shows. Nothing was sent."
+            f"{info.id} needs a prompt: `prompt` is required (text: what the {what} shows) "
+            "and this call gives none, so nothing was sent."
         )
     aliases = await _map_frames(client, info, inputs, args, body)
     for name, value in (("duration", args.duration), ("resolution", args.resolution)):

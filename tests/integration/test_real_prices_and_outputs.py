@@ -229,7 +229,8 @@ async def test_a_missing_prompt_is_refused_before_spending_where_the_model_needs
             "atlas_generate_video", {"model": "kwaivgi/kling-v3.0-std/text-to-video"}
         )
     assert refused.is_error
-    assert "needs a prompt" in text_of(refused) and "Nothing was sent" in text_of(refused)
+    assert "needs a prompt: `prompt` is required" in text_of(refused)
+    assert "nothing was sent" in text_of(refused)
     assert sim.state.count("generate") == 0
 
 
