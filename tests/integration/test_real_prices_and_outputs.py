@@ -309,3 +309,25 @@ async def test_a_prompt_less_call_is_still_priced_and_confirmed(
     assert refused.is_error and "about $0.28" in text_of(refused)
     assert not confirmed.is_error, text_of(confirmed)
     assert sim.state.count("generate") == 1
+
+
+async def test_local_start_and_end_frames_are_uploaded_into_the_images_pair(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    (workspace / "last.png").write_bytes((workspace / "photo.png").read_bytes() + b"end")
+    async with Client(build_server(settings_for(sim, workspace))) as client:
+        result = await client.call_tool(
+            "atlas_generate_video",
+            {
+                "prompt": "a door opens",
+                "model": "vidu/start-end-to-video-2.0",
+                "image": "photo.png",
+                "end_image": "last.png",
+                "wait": False,
+            },
+        )
+    assert not result.is_error, text_of(result)
+    (job,) = sim.state.predictions.values()
+    start, end = job.params["images"]
+    assert start.startswith(sim.base_url) and end.startswith(sim.base_url) and start != end
+    assert sim.state.count("upload") == 2
