@@ -2,7 +2,11 @@
 schema/draft/schema.json at e4345978be1f602f1fc48d89051e8559dd5302a6, 2026-08-21),
 vendored in tests/fixtures (Apache-2.0, as the ext-tasks repository): `check(name,
 wire)` validates a wire object against one of its definitions (`CreateTaskResult`,
-`GetTaskResult`, ...)."""
+`GetTaskResult`, ...).
+
+`check_2025(name, wire)` does the same against the task definitions of the 2025-11-25
+protocol's schema (modelcontextprotocol/modelcontextprotocol, schema/2025-11-25/schema.json,
+vendored in tests/fixtures/mcp-2025-11-25-tasks-schema.json with its license)."""
 
 from __future__ import annotations
 
@@ -14,16 +18,22 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 SCHEMA = Path(__file__).resolve().parent / "fixtures" / "ext-tasks-schema.json"
+SCHEMA_2025 = Path(__file__).resolve().parent / "fixtures" / "mcp-2025-11-25-tasks-schema.json"
 
 
 @cache
-def _document() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SCHEMA.read_text())
+def _document(path: Path = SCHEMA) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
-def check(name: str, instance: dict[str, Any]) -> None:
+def check_2025(name: str, instance: dict[str, Any]) -> None:
+    """Raise `jsonschema.ValidationError` unless `instance` is a valid 2025-11-25 `name`."""
+    check(name, instance, _document(SCHEMA_2025))
+
+
+def check(name: str, instance: dict[str, Any], document: dict[str, Any] | None = None) -> None:
     """Raise `jsonschema.ValidationError` unless `instance` is a valid `name`."""
-    document = _document()
+    document = document or _document()
     assert name in document["$defs"], name
     Draft202012Validator({**document, "$ref": f"#/$defs/{name}"}).validate(instance)

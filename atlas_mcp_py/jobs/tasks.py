@@ -159,6 +159,15 @@ class TaskStore:
         ).fetchall()
         return _row(rows[0]) if rows else None
 
+    def list(self, owner: str, *, offset: int, limit: int) -> list[TaskRecord]:
+        """`owner`'s tasks, newest first, `limit` of them from `offset` on."""
+        rows = self._execute(
+            "SELECT * FROM tasks WHERE owner = ? ORDER BY created_at DESC, task_id"
+            " LIMIT ? OFFSET ?",
+            (owner, limit, offset),
+        ).fetchall()
+        return [_row(row) for row in rows]
+
     def claim_finish(self, task_id: str, *, stale_after: float) -> TaskRecord | None:
         """Take the finishing of a working task whose job ended (saving its output,
         writing its result): the task, or None when it is not working or another process

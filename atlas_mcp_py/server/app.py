@@ -35,6 +35,7 @@ from atlas_mcp_py.server.results import (
 )
 from atlas_mcp_py.server.sdk_private import ReadStream, WriteStream, lowlevel_server
 from atlas_mcp_py.server.state import AppState, default_roots
+from atlas_mcp_py.server.task_legacy import legacy_task_calls
 from atlas_mcp_py.server.tasks import TasksExtension
 from atlas_mcp_py.server.toolschema import listed_tool
 
@@ -167,7 +168,7 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[shape_for_version, apps_for_client],
+        middleware=[shape_for_version, apps_for_client, legacy_task_calls],
         extensions=[tasks_extension, player_extension(settings)],  # tasks; the ui:// player
     )
     tasks_extension.bind(mcp)

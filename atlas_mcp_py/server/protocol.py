@@ -15,7 +15,10 @@ repository) defines, as far as this server uses it:
   capability, a progress `message`.
 - 2025-06-18: `Tool.title`, `outputSchema`, `structuredContent`, `resource_link` blocks,
   `_meta` on tools and content blocks, `Implementation.title`, `ResourceTemplate.title`.
-- 2025-11-25: `Tool.icons` and `execution`, `Implementation.description`/`websiteUrl`/`icons`.
+- 2025-11-25: `Tool.icons` and `execution`, `Implementation.description`/`websiteUrl`/`icons`,
+  and (that version only: 2026-07-28 moved it to an extension) task augmentation: the
+  `tasks` capability and `execution.taskSupport` on the generate tools
+  (server/task_legacy.py serves it).
 
 Without `structuredContent` (before 2025-06-18) the text content is the whole answer, so
 every tool's text carries what the model needs (results.py). A handler learns the version
@@ -39,6 +42,8 @@ from mcp_types.version import (
     LATEST_PROTOCOL_VERSION,
 )
 
+from atlas_mcp_py.server.task_wire import LEGACY_TASKS_VERSION, TASK_TOOLS
+
 __all__ = [
     "SUPPORTED_VERSIONS",
     "Surface",
@@ -50,6 +55,13 @@ __all__ = [
 
 SUPPORTED_VERSIONS: Final = KNOWN_PROTOCOL_VERSIONS
 """Every protocol version this server speaks (and the tests cover)."""
+LEGACY_TASKS_CAPABILITY: Final[dict[str, Any]] = {
+    "list": {},
+    "cancel": {},
+    "requests": {"tools": {"call": {}}},
+}
+"""2025-11-25 `ServerCapabilities.tasks`: tool calls as tasks, listed and cancelled."""
+TASK_EXECUTION: Final = {"taskSupport": "optional"}
 
 
 def _since(version: str, first: str) -> bool:
@@ -71,6 +83,11 @@ class Surface:
     def structured(self) -> bool:
         """`structuredContent`, `outputSchema`, `resource_link`, titles, `_meta`."""
         return _since(self.version, "2025-06-18")
+
+    @property
+    def legacy_tasks(self) -> bool:
+        """2025-11-25's task augmentation (`params.task`, `tasks/result`)."""
+        return self.version == LEGACY_TASKS_VERSION
 
     @property
     def icons(self) -> bool:
@@ -104,6 +121,8 @@ def _without(data: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _shape_tool(tool: dict[str, Any], s: Surface) -> dict[str, Any]:
+    if s.legacy_tasks and tool.get("name") in TASK_TOOLS:
+        tool = {**tool, "execution": TASK_EXECUTION}
     if not s.icons:
         tool = _without(tool, "icons", "execution")
     if s.structured:
@@ -150,7 +169,10 @@ def _shape_initialize(result: dict[str, Any], s: Surface) -> dict[str, Any]:
             dropped += ("tasks",)
         if not s.tool_annotations:
             dropped += ("completions",)
-        result = {**result, "capabilities": _without(capabilities, *dropped)}
+        capabilities = _without(capabilities, *dropped)
+        if s.legacy_tasks:
+            capabilities["tasks"] = LEGACY_TASKS_CAPABILITY
+        result = {**result, "capabilities": capabilities}
     return result
 
 

@@ -334,18 +334,22 @@ async def create_task(
     *,
     handoff: Handoff | None = None,
     asks: dict[str, Any] | None = None,
+    result: dict[str, Any] | None = None,
 ) -> TaskRecord:
-    """Write the task (durably: only then may its id be handed out)."""
+    """Write the task (durably: only then may its id be handed out): following a job
+    (`handoff`), asking the cost (`asks`) or already ended with `result`."""
     now = time.time()
+    status = "working" if handoff is not None else "input_required" if asks else "completed"
     task = TaskRecord(
         task_id=new_task_id(),
         owner=owner,
         tool=tool,
         arguments=args,
-        status="working" if handoff is not None else "input_required",
+        status=status,
         created_at=now,
         updated_at=now,
         input_requests=asks,
+        result=result if status == "completed" else None,
         status_message="Waiting for the person to confirm the cost." if asks else None,
     )
     if handoff is not None:

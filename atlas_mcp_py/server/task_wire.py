@@ -6,6 +6,12 @@ this server sends against a copy of it, tests/fixtures/ext-tasks-schema.json): a
 `CreateTaskResult` (`resultType: "task"`), `tasks/get` answering a `DetailedTask` with
 `resultType: "complete"`, `tasks/update` and `tasks/cancel` answering an empty
 acknowledgement, and `notifications/tasks` carrying the same `DetailedTask`.
+
+The 2025-11-25 protocol had tasks in its core (`schema/2025-11-25/schema.json` of
+modelcontextprotocol/modelcontextprotocol; tests/fixtures/mcp-2025-11-25-tasks-schema.json):
+a request opts in with `params.task`, the answer is `{"task": Task}`, a `Task` names its
+lifetime `ttl` and its poll hint `pollInterval`, and the payload is fetched with
+`tasks/result`. `legacy_task` is the same task in that shape.
 """
 
 from __future__ import annotations
@@ -17,16 +23,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CLIENT_CAPABILITIES_META",
+    "LEGACY_TASKS_VERSION",
+    "RELATED_TASK_META",
     "TASKS_EXTENSION",
+    "TASK_TOOLS",
     "TaskIdParams",
     "TaskStatus",
     "TaskView",
     "UpdateTaskParams",
     "client_wants_tasks",
+    "legacy_task",
 ]
 
 TASKS_EXTENSION: Final = "io.modelcontextprotocol/tasks"
 CLIENT_CAPABILITIES_META: Final = "io.modelcontextprotocol/clientCapabilities"
+LEGACY_TASKS_VERSION: Final = "2025-11-25"
+"""The one handshake-era version whose core has task augmentation (`params.task`)."""
+RELATED_TASK_META: Final = "io.modelcontextprotocol/related-task"
+TASK_TOOLS: Final = frozenset({"atlas_generate_video", "atlas_generate_image"})
+"""The tools a call of which may become a task."""
 
 TaskStatus = Literal["working", "input_required", "completed", "failed", "cancelled"]
 TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
@@ -80,6 +95,18 @@ class TaskView(BaseModel):
     def got(self) -> dict[str, Any]:
         """The `GetTaskResult` of `tasks/get`."""
         return {"resultType": "complete", **self.detailed()}
+
+
+def legacy_task(view: TaskView) -> dict[str, Any]:
+    """The 2025-11-25 `Task`: the same fields, `ttl` and `pollInterval` for `ttlMs` and
+    `pollIntervalMs`, no payload (that era fetches it with `tasks/result`)."""
+    data = view.model_dump(by_alias=True, exclude_none=True)
+    for key in ("inputRequests", "result", "error"):
+        data.pop(key, None)
+    data["ttl"] = data.pop("ttlMs", None)
+    if "pollIntervalMs" in data:
+        data["pollInterval"] = data.pop("pollIntervalMs")
+    return data
 
 
 def client_wants_tasks(params: Any) -> bool:

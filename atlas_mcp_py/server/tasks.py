@@ -25,7 +25,7 @@ as they always did.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,18 +39,32 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from atlas_mcp_py.jobs import TaskRecord
 from atlas_mcp_py.server.identity import caller_identity
 from atlas_mcp_py.server.task_handoff import Handoff, handing_off
+from atlas_mcp_py.server.task_legacy import (
+    LegacyCall,
+    ListParams,
+    dumped,
+    legacy_call,
+    legacy_list,
+    legacy_result,
+    require_legacy,
+)
 from atlas_mcp_py.server.task_runtime import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     TaskRuntime,
     create_task,
     job_fields,
     open_tasks,
 )
 from atlas_mcp_py.server.task_wire import (
+    LEGACY_TASKS_VERSION,
+    TASK_TOOLS,
     TASKS_EXTENSION,
+    TERMINAL,
     TaskIdParams,
     UpdateTaskParams,
     client_wants_tasks,
+    legacy_task,
 )
 
 if TYPE_CHECKING:
@@ -65,8 +79,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TASK_TOOLS: Final = frozenset({"atlas_generate_video", "atlas_generate_image"})
 MODERN: Final = frozenset(MODERN_PROTOCOL_VERSIONS)
+LEGACY: Final = frozenset({LEGACY_TASKS_VERSION})
 MISSING_CAPABILITY: Final = -32021
 CANCELLED_TEXT: Final = (
     "Cancelled by the person: the server stopped following the job. Atlas has no cancel "
@@ -130,16 +144,22 @@ class TasksExtension(Extension):
         return self._server
 
     def methods(self) -> list[MethodBinding]:
+        both = MODERN | LEGACY  # the same method names, each era's shapes
         return [
-            MethodBinding("tasks/get", TaskIdParams, self._get, protocol_versions=MODERN),
+            MethodBinding("tasks/get", TaskIdParams, self._get, protocol_versions=both),
             MethodBinding("tasks/update", UpdateTaskParams, self._update, protocol_versions=MODERN),
-            MethodBinding("tasks/cancel", TaskIdParams, self._cancel, protocol_versions=MODERN),
+            MethodBinding("tasks/cancel", TaskIdParams, self._cancel, protocol_versions=both),
+            MethodBinding("tasks/result", TaskIdParams, self._result, protocol_versions=LEGACY),
+            MethodBinding("tasks/list", ListParams, self._list, protocol_versions=LEGACY),
         ]
 
     def _runtime(self, ctx: ServerRequestContext[Any, Any]) -> TaskRuntime:
         """This lifespan's tasks, for a `tasks/*` request of a client that declared the
-        extension on it (the spec: -32021 otherwise)."""
-        if not client_wants_tasks(ctx.params):
+        extension on it (the spec: -32021 otherwise; 2025-11-25: the `tasks` capability
+        of its handshake, -32601 otherwise)."""
+        if ctx.protocol_version == LEGACY_TASKS_VERSION:
+            require_legacy(ctx)
+        elif not client_wants_tasks(ctx.params):
             raise MCPError(
                 code=MISSING_CAPABILITY,
                 message="Missing required client capability",
@@ -163,6 +183,9 @@ class TasksExtension(Extension):
         call_next: CallNext,
     ) -> HandlerResult:
         runtime = self.runtime_of(ctx)
+        legacy = legacy_call()
+        if legacy is not None and params.name in TASK_TOOLS and runtime is not None:
+            return await self._legacy_task(runtime, legacy, params, ctx, call_next)
         if (
             params.name not in TASK_TOOLS
             or ctx.protocol_version not in MODERN
@@ -183,24 +206,76 @@ class TasksExtension(Extension):
             return (await runtime.view(task)).created()
         return result  # refused, dry run, or already finished: the plain result
 
+    async def _legacy_task(
+        self,
+        runtime: TaskRuntime,
+        legacy: LegacyCall,
+        params: CallToolRequestParams,
+        ctx: ServerRequestContext[Any, Any],
+        call_next: CallNext,
+    ) -> HandlerResult:
+        """A 2025-11-25 `tools/call` with `params.task` (server/task_legacy.py): the call
+        runs up to its recorded job (the cost asked by elicitation on the way, as the
+        blocking call does) and the task follows the job; a call that ends without one
+        (refused, dry run, declined, already finished) is a task completed with it. The
+        task goes to `legacy`; the call's own result is returned (the SDK checks it, the
+        middleware answers with the task instead)."""
+        with handing_off(Handoff()) as handoff:
+            result = await call_next(ctx)
+        owner = caller_identity(ctx.request)
+        args = dict(params.arguments or {})
+        if handoff.prediction is not None:
+            task = await create_task(runtime, owner, params.name, args, handoff=handoff)
+            runtime.ensure_follower(task, self._context(ctx, params.name, args))
+        else:
+            task = await create_task(runtime, owner, params.name, args, result=dumped(result))
+        legacy.created = {"task": legacy_task(await runtime.view(task))}
+        return result
+
+    def _follow(self, ctx: ServerRequestContext[Any, Any]) -> Callable[[TaskRecord], None]:
+        """Follow a task in this process (a restarted one, another instance) if nobody does."""
+        runtime = self._runtime(ctx)
+        return lambda task: runtime.ensure_follower(
+            task, self._context(ctx, task.tool, task.arguments)
+        )
+
     async def _get(
         self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams
     ) -> dict[str, Any]:
         runtime = self._runtime(ctx)
         task = await runtime.find(params.task_id, caller_identity(ctx.request))
         task = await runtime.settle_lost_send(task)
-        runtime.ensure_follower(task, self._context(ctx, task.tool, task.arguments))
+        self._follow(ctx)(task)
+        if ctx.protocol_version == LEGACY_TASKS_VERSION:
+            return legacy_task(await runtime.view(task))
         return (await runtime.view(task)).got()
+
+    async def _result(
+        self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams
+    ) -> dict[str, Any]:
+        """2025-11-25 `tasks/result`: blocks until the task ends."""
+        runtime = self._runtime(ctx)
+        task = await runtime.find(params.task_id, caller_identity(ctx.request))
+        return await legacy_result(runtime, task, self._follow(ctx))
+
+    async def _list(
+        self, ctx: ServerRequestContext[Any, Any], params: ListParams
+    ) -> dict[str, Any]:
+        """2025-11-25 `tasks/list`: the caller's tasks."""
+        return await legacy_list(self._runtime(ctx), ctx, params.cursor)
 
     async def _cancel(
         self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams
     ) -> dict[str, Any]:
         runtime = self._runtime(ctx)
         task = await runtime.find(params.task_id, caller_identity(ctx.request))
+        legacy = ctx.protocol_version == LEGACY_TASKS_VERSION
+        if legacy and task.status in TERMINAL:  # that era's rule: -32602
+            raise MCPError(code=INVALID_PARAMS, message=f"Cannot cancel a {task.status} task")
         message = CANCELLED_TEXT.format(id=task.prediction_id)
         if task.prediction_id is None:
             message = "Cancelled by the person before the job was sent: nothing was billed."
-        await runtime.run(
+        moved = await runtime.run(
             lambda s: s.update(
                 task.task_id,
                 when={"working", "input_required"},
@@ -209,6 +284,10 @@ class TasksExtension(Extension):
             )
         )
         runtime.stop_following(task.task_id)
+        if legacy:  # that era answers with the task
+            return legacy_task(
+                await runtime.view(moved or await runtime.find(task.task_id, task.owner))
+            )
         return {"resultType": "complete"}
 
     async def _update(

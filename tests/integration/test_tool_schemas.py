@@ -6,12 +6,13 @@ have no type arrays. The MCP Inspector's own lint runs in tests/e2e/test_real_cl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from helpers import simulator_settings
+from helpers import MODES, simulator_settings
 from mcp import Client
 
 from atlas_mcp_py.server.app import build_server
@@ -85,3 +86,29 @@ async def test_structured_results_match_the_listed_output_schema(
             assert schema is not None, name
             jsonschema.validate(result.structured_content, schema)
             assert None not in result.structured_content.values() or name == "atlas_list_models"
+
+
+async def test_only_the_2025_11_25_era_lists_task_support_and_it_costs_78_bytes(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    """`execution.taskSupport` (2025-11-25's task augmentation) on the two generate
+    tools, in that era only: 39 bytes each of the listing every model reads."""
+    sizes: dict[str, int] = {}
+    for mode in MODES:
+        async with Client(build_server(simulator_settings(sim, workspace)), mode=mode) as client:
+            listing = await client.list_tools()
+            version = client.protocol_version
+        executions = {t.name: t.execution for t in listing.tools if t.execution is not None}
+        wire = listing.model_dump_json(by_alias=True, exclude_none=True)
+        sizes[version] = len(wire.encode())
+        if version != "2025-11-25":
+            assert executions == {}
+            continue
+        assert set(executions) == {"atlas_generate_video", "atlas_generate_image"}
+        assert all(e.task_support == "optional" for e in executions.values())
+        listed = listing.model_dump(by_alias=True, exclude_none=True)
+        without = [{k: v for k, v in t.items() if k != "execution"} for t in listed["tools"]]
+        bare = json.dumps({**listed, "tools": without}, separators=(",", ":"))
+        assert len(wire.encode()) - len(bare.encode()) == 2 * 39
+    assert set(sizes) == {"2025-11-25", "2026-07-28"}
+    assert max(sizes.values()) < 7000, sizes

@@ -60,8 +60,24 @@ def test_results_keep_only_the_content_blocks_the_version_defines(
 
 
 def test_2025_11_25_and_later_keep_everything() -> None:
-    assert shape_result("tools/list", "2025-11-25", {"tools": [TOOL]}) == {"tools": [TOOL]}
+    assert shape_result("tools/list", "2026-07-28", {"tools": [TOOL]}) == {"tools": [TOOL]}
     assert shape_result("tools/call", "2025-11-25", CALL) == CALL
+
+
+def test_only_2025_11_25_offers_its_task_augmentation() -> None:
+    """`execution.taskSupport` on the generate tools and the `tasks` capability: that
+    era's core; 2026-07-28 has tasks as an extension, older versions none."""
+    other = {**TOOL, "name": "atlas_list_models"}
+    (video, models) = shape_result("tools/list", "2025-11-25", {"tools": [TOOL, other]})["tools"]
+    assert video == {**TOOL, "execution": {"taskSupport": "optional"}}
+    assert models == other
+    for version in ("2025-06-18", "2026-07-28"):
+        (tool,) = shape_result("tools/list", version, {"tools": [TOOL]})["tools"]
+        assert "execution" not in tool
+    answer = {"protocolVersion": "2025-11-25", "serverInfo": {}, "capabilities": {"tools": {}}}
+    tasks = shape_result("initialize", "2025-11-25", answer)["capabilities"]["tasks"]
+    assert tasks == {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+    assert "tasks" not in shape_result("initialize", "2025-06-18", answer)["capabilities"]
 
 
 def test_initialize_answers_carry_only_the_versions_server_info_and_capabilities() -> None:

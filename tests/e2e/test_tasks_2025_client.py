@@ -1,0 +1,143 @@
+"""Tasks in the 2025-11-25 protocol's shape (its experimental task augmentation:
+`params.task`, `tasks/get`, `tasks/result`, `tasks/list`, `tasks/cancel`) through a
+released client that speaks it: the TypeScript MCP SDK 1.x's `client.experimental.tasks`,
+driving the server as a subprocess over stdio against the simulator. A text-only video
+as a task to completion, its result equal to the blocking call's; cancel; the cost asked
+by elicitation before anything is billed; every task message on the wire checked against
+that protocol's published schema (tests/fixtures/mcp-2025-11-25-tasks-schema.json)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from installed_clients import CLIENTS
+from task_schema import check_2025
+from wire import server_env
+
+from atlas_mcp_py.simulator import SimulatorServer
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths of the installed clients"),
+]
+
+TEXT_ONLY = {"prompt": "a lighthouse at dusk", "allow_duplicate": True}
+SHAPES = {
+    "tools/call": "CreateTaskResult",
+    "tasks/get": "GetTaskResult",
+    "tasks/result": "CallToolResult",
+    "tasks/cancel": "CancelTaskResult",
+    "tasks/list": "ListTasksResult",
+}
+REQUESTS = {
+    "tools/call": "CallToolRequest",
+    "tasks/get": "GetTaskRequest",
+    "tasks/result": "GetTaskPayloadRequest",
+    "tasks/cancel": "CancelTaskRequest",
+    "tasks/list": "ListTasksRequest",
+}
+
+
+@pytest.fixture
+def sim_job_seconds() -> float:
+    return 1.5
+
+
+async def client(sdk: Path, sim: SimulatorServer, root: Path, **scenario: Any) -> Any:
+    """Run ts_legacy_tasks_client.mjs once; its JSON output, every task message checked."""
+    env = server_env(sim, root, **scenario.pop("env", {}))
+    target = {"command": sys.executable, "args": ["-m", "atlas_mcp_py"], "env": env}
+    node = shutil.which("node") or "node"
+    script = str(CLIENTS / "ts_legacy_tasks_client.mjs")
+    command = [node, script, str(sdk), json.dumps({**target, "cwd": str(root)})]
+    with anyio.fail_after(120):
+        done = await anyio.run_process([*command, json.dumps(scenario)], check=False)
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    out: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    out["checked"] = check_wire(out["wire"])
+    return out
+
+
+def check_wire(wire: list[dict[str, Any]]) -> list[str]:
+    """Validate every task request and answer against the 2025-11-25 schema: the names of
+    the definitions checked, in order."""
+    methods: dict[Any, str] = {}
+    checked: list[str] = []
+    for entry in wire:
+        message = entry["message"]
+        if entry["direction"] == "out" and message.get("method") in REQUESTS:
+            methods[message.get("id")] = message["method"]
+            if message["method"] != "tools/call" or "task" in message["params"]:
+                check_2025(REQUESTS[message["method"]], message)
+                checked.append(REQUESTS[message["method"]])
+            continue
+        method = methods.get(message.get("id"))
+        if entry["direction"] != "in" or "result" not in message or method not in SHAPES:
+            continue
+        if method == "tools/call" and "task" not in message["result"]:
+            continue
+        check_2025(SHAPES[method], message["result"])
+        checked.append(SHAPES[method])
+    return checked
+
+
+def _comparable(result: dict[str, Any]) -> str:
+    """A finished video's result (its `_meta` aside) with what differs between two jobs
+    (ids, URLs, times) blanked."""
+    data = result["structuredContent"]
+    text = json.dumps({k: v for k, v in result.items() if k != "_meta"}, sort_keys=True)
+    for output in data.get("outputs") or []:
+        text = text.replace(output, "<output>")
+    for key in ("video_url", "prediction_id"):
+        text = text.replace(data[key], f"<{key}>")
+    text = re.sub(r"\b[0-9a-f]{32}\b", "<id>", text)
+    text = re.sub(r"\d+(\.\d+)? s\b", "N s", text)
+    text = re.sub(r'"elapsed_seconds": [0-9.]+', '"elapsed_seconds": N', text)
+    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "<when>", text)
+
+
+async def test_a_video_as_a_2025_task_ends_with_the_blocking_calls_result(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sdk = ts_sdks["1"]
+    out = await client(
+        sdk, sim, tmp_path, tool="atlas_generate_video", arguments=TEXT_ONLY, action="settle"
+    )
+    assert out.get("error") is None, out.get("error")
+    assert out["capabilities"]["tasks"] == {
+        "list": {},
+        "cancel": {},
+        "requests": {"tools": {"call": {}}},
+    }
+    execution = {t["name"]: t.get("execution") for t in out["tools"]}
+    assert execution["atlas_generate_video"] == {"taskSupport": "optional"}
+    assert execution["atlas_list_models"] is None
+    created = out["created"]
+    assert created["status"] == "working" and created["ttl"] > 0
+    working = [s for s in out["statuses"] if s["status"] == "working"]
+    assert working and all(s["statusMessage"].startswith("Atlas: ") for s in working)
+    assert out["statuses"][-1]["status"] == "completed"
+    assert {"CreateTaskResult", "GetTaskResult", "CallToolResult", "ListTasksResult"} <= set(
+        out["checked"]
+    )
+    assert [t["taskId"] for t in out["listed"]] == [created["taskId"]]
+    result = out["result"]
+    related = result["_meta"]["io.modelcontextprotocol/related-task"]
+    assert related == {"taskId": created["taskId"]}
+    blocking = await client(
+        sdk, sim, tmp_path, tool="atlas_generate_video", arguments=TEXT_ONLY, action="blocking"
+    )
+    assert blocking.get("error") is None, blocking.get("error")
+    assert (
+        "_meta" not in blocking["result"]
+        or "io.modelcontextprotocol/related-task" not in blocking["result"]["_meta"]
+    )
+    assert _comparable(result) == _comparable(blocking["result"])
+    assert sim.state.count("generate") == 2
