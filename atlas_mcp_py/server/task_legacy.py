@@ -11,6 +11,10 @@ handshake-era connection, so a `CreateTaskResult` cannot come from the tool hand
 is), marks such a call, the extension's interceptor runs it up to its recorded job and
 leaves the task here, and the middleware answers with it.
 
+When a task this session created changes status (it ends, or is cancelled), the
+session is told with `notifications/tasks/status`: the one place the protocol lets the
+server speak first about a task without a stream the client opened for it.
+
 Cost confirmation in this era needs no task state: the confirmation is asked through
 elicitation during the `tools/call` itself (before the task exists, as the blocking
 call does), so nothing is billed before the answer; a client without elicitation gets
@@ -23,12 +27,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
-from mcp_types import PaginatedRequestParams
+from mcp_types import PaginatedRequestParams, ServerNotification, TaskStatusNotification
 from pydantic import BaseModel
 
 from atlas_mcp_py.jobs import TaskRecord
@@ -42,7 +47,7 @@ from atlas_mcp_py.server.task_wire import (
 )
 
 if TYPE_CHECKING:
-    from atlas_mcp_py.server.task_runtime import TaskRuntime
+    from atlas_mcp_py.server.task_runtime import Announce, TaskRuntime
 
 __all__ = [
     "LegacyCall",
@@ -54,6 +59,7 @@ __all__ = [
     "legacy_result",
     "legacy_task_calls",
     "require_legacy",
+    "status_announcer",
 ]
 
 METHOD_NOT_FOUND: Final = -32601
@@ -166,6 +172,19 @@ async def legacy_result(
     result.pop("resultType", None)  # 2026-07-28's envelope: not in this era's schema
     result["_meta"] = {**(result.get("_meta") or {}), **related}
     return result
+
+
+def status_announcer(runtime: TaskRuntime, session: ServerSession) -> Announce:
+    """`notifications/tasks/status` on the requester's session (that era allows them
+    there; a requester must not rely on them: it polls). The SDK's notification union
+    leaves this type out ("types only"), hence the cast; the session only dumps it."""
+
+    async def send(task: TaskRecord) -> None:
+        params = legacy_task(await runtime.view(task))
+        notification = TaskStatusNotification.model_validate({"params": params})
+        await session.send_notification(cast("ServerNotification", notification))
+
+    return send
 
 
 def dumped(result: Any) -> dict[str, Any]:

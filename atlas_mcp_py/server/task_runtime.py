@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -43,7 +43,7 @@ from atlas_mcp_py.jobs import (
 from atlas_mcp_py.server.client_context import call_hooks
 from atlas_mcp_py.server.results import crash_text, tool_result
 from atlas_mcp_py.server.task_handoff import Handoff
-from atlas_mcp_py.server.task_wire import TaskView
+from atlas_mcp_py.server.task_wire import TERMINAL, TaskView
 
 if TYPE_CHECKING:
     from atlas_mcp_py.server.state import AppState
@@ -59,6 +59,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Announce = Callable[[TaskRecord], Awaitable[None]]
+"""Tells a task's requester its new status (2025-11-25's `notifications/tasks/status`)."""
 
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
@@ -104,6 +106,21 @@ class TaskRuntime:
         self.store = store
         self.tg = tg
         self.followers: dict[str, anyio.CancelScope] = {}
+        self.announcers: dict[str, Announce] = {}
+        """Per task: how to tell its requester a status change (while it is connected
+        to this process: its session's own stream)."""
+
+    async def announce(self, task: TaskRecord | None) -> None:
+        """Tell the task's requester its status, if it asked on this process's session
+        and the status is new; never fails (the requester polls anyway)."""
+        if task is None or (send := self.announcers.get(task.task_id)) is None:
+            return
+        if task.status in TERMINAL:
+            del self.announcers[task.task_id]
+        try:
+            await send(task)
+        except Exception as exc:  # noqa: BLE001 (a gone session: polling still answers)
+            logger.debug("task %s: status not announced: %s", task.task_id, exc)
 
     async def run(self, fn: Callable[[TaskStore], T]) -> T:
         """`fn(store)` off the event loop; a database problem is a JSON-RPC internal
@@ -218,11 +235,12 @@ class TaskRuntime:
         dumped = result.model_dump(by_alias=True, exclude_none=True, mode="json")
         with anyio.CancelScope(shield=True):
             try:
-                await self.run(
+                done = await self.run(
                     lambda s: s.update(
                         task.task_id, when={"working"}, status="completed", result=dumped
                     )
                 )
+                await self.announce(done)
             except MCPError:
                 logger.warning("task %s: its crash could not be recorded", task.task_id)
 
@@ -294,7 +312,7 @@ class TaskRuntime:
                 result.notes.append(f"Nothing saved to {save_to!r}: {exc}.")
         final = tool_result(await finish(app, hooks, result, save))
         record = await app.book.get(last.id)
-        await self.run(
+        done = await self.run(
             lambda s: s.update(
                 task.task_id,
                 when={"working"},
@@ -306,6 +324,7 @@ class TaskRuntime:
                 expires_at=record.expires_at if record is not None else None,
             )
         )
+        await self.announce(done)
 
 
 def _quiet(hooks: Hooks) -> Hooks:

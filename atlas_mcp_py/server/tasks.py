@@ -47,6 +47,7 @@ from atlas_mcp_py.server.task_legacy import (
     legacy_list,
     legacy_result,
     require_legacy,
+    status_announcer,
 )
 from atlas_mcp_py.server.task_runtime import (
     INTERNAL_ERROR,
@@ -226,6 +227,7 @@ class TasksExtension(Extension):
         args = dict(params.arguments or {})
         if handoff.prediction is not None:
             task = await create_task(runtime, owner, params.name, args, handoff=handoff)
+            runtime.announcers[task.task_id] = status_announcer(runtime, ctx.session)
             runtime.ensure_follower(task, self._context(ctx, params.name, args))
         else:
             task = await create_task(runtime, owner, params.name, args, result=dumped(result))
@@ -284,6 +286,7 @@ class TasksExtension(Extension):
             )
         )
         runtime.stop_following(task.task_id)
+        await runtime.announce(moved)
         if legacy:  # that era answers with the task
             return legacy_task(
                 await runtime.view(moved or await runtime.find(task.task_id, task.owner))

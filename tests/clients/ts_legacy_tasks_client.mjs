@@ -5,7 +5,8 @@
 //
 //   node ts_legacy_tasks_client.mjs SDK_DIR '<json: command, args, env, cwd>' '<json: scenario>'
 //
-// scenario: { tool, arguments, action, approve? } where action is
+// scenario: { tool, arguments, action, approve?, noTasks? } (noTasks: the client does not
+// declare the tasks capability) where action is
 //   "settle"    callToolStream with a task, to its result (a cost question answered
 //               with `approve` when given), then tasks/list;
 //   "blocking"  the plain callTool (no task);
@@ -48,6 +49,7 @@ const transport = {
 };
 
 const capabilities = { elicitation: { form: {} }, tasks: { list: {}, cancel: {} } };
+if (scenario.noTasks) delete capabilities.tasks;
 const client = new Client({ name: "ts-sdk-tasks-2025", version: "1.0.0" }, { capabilities });
 const asked = [];
 client.setRequestHandler(ElicitRequestSchema, async (request) => {
@@ -84,7 +86,7 @@ try {
         out.error = String(message.error?.message ?? message.error);
       }
     }
-    out.listed = (await client.experimental.tasks.listTasks()).tasks;
+    if (!scenario.noTasks) out.listed = (await client.experimental.tasks.listTasks()).tasks;
   }
 } catch (error) {
   out.error = String(error?.stack ?? error);

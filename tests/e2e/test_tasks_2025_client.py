@@ -78,6 +78,10 @@ def check_wire(wire: list[dict[str, Any]]) -> list[str]:
                 check_2025(REQUESTS[message["method"]], message)
                 checked.append(REQUESTS[message["method"]])
             continue
+        if message.get("method") == "notifications/tasks/status":
+            check_2025("TaskStatusNotification", message)
+            checked.append("TaskStatusNotification")
+            continue
         method = methods.get(message.get("id"))
         if entry["direction"] != "in" or "result" not in message or method not in SHAPES:
             continue
@@ -128,6 +132,12 @@ async def test_a_video_as_a_2025_task_ends_with_the_blocking_calls_result(
         out["checked"]
     )
     assert [t["taskId"] for t in out["listed"]] == [created["taskId"]]
+    (told,) = [
+        e["message"]["params"]
+        for e in out["wire"]
+        if e["message"].get("method") == "notifications/tasks/status"
+    ]
+    assert told["taskId"] == created["taskId"] and told["status"] == "completed"
     result = out["result"]
     related = result["_meta"]["io.modelcontextprotocol/related-task"]
     assert related == {"taskId": created["taskId"]}
@@ -141,3 +151,75 @@ async def test_a_video_as_a_2025_task_ends_with_the_blocking_calls_result(
     )
     assert _comparable(result) == _comparable(blocking["result"])
     assert sim.state.count("generate") == 2
+
+
+async def test_cancel_a_2025_task_says_atlas_cannot_cancel(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, tmp_path: Path
+) -> None:
+    never = {"prompt": "a fox [sim:never]"}
+    out = await client(
+        ts_sdks["1"], sim, tmp_path, tool="atlas_generate_video", arguments=never, action="cancel"
+    )
+    assert out.get("error") is None, out.get("error")
+    assert out["cancelled"]["status"] == out["after"]["status"] == "cancelled"
+    assert "no cancel endpoint" in out["after"]["statusMessage"]
+    told = [
+        e["message"] for e in out["wire"] if e["direction"] == "in" and "method" in e["message"]
+    ]
+    assert [t["params"]["status"] for t in told if t["method"] == "notifications/tasks/status"] == [
+        "cancelled"
+    ]
+    assert {"CancelTaskRequest", "CancelTaskResult", "GetTaskResult"} <= set(out["checked"])
+    assert sim.state.count("generate") == 1
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_the_cost_is_asked_before_the_task_exists_and_billed_only_after_yes(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, tmp_path: Path, approve: bool
+) -> None:
+    out = await client(
+        ts_sdks["1"],
+        sim,
+        tmp_path,
+        env={"ATLAS_MCP_CONFIRM_ABOVE_USD": "0.03"},
+        tool="atlas_generate_video",
+        arguments=TEXT_ONLY,
+        action="settle",
+        approve=approve,
+    )
+    assert out.get("error") is None, out.get("error")
+    (asked,) = out["asked"]
+    assert "$0.20" in asked["message"]
+    assert out["statuses"][-1]["status"] == "completed"
+    assert "CreateTaskResult" in out["checked"]
+    if approve:
+        assert out["created"]["status"] == "working"
+        assert out["result"]["structuredContent"]["status"] == "completed"
+        assert sim.state.count("generate") == 1
+    else:  # the blocking call's answer, as a task that ended at once
+        assert out["created"]["status"] == "completed"
+        assert "so nothing was sent" in out["result"]["content"][0]["text"]
+        assert sim.state.count("generate") == 0
+
+
+async def test_a_client_without_the_tasks_capability_gets_no_task(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The spec: a request from a client that did not declare `tasks` is processed
+    normally, its `params.task` ignored (the TS client then rejects the plain answer)."""
+    out = await client(
+        ts_sdks["1"],
+        sim,
+        tmp_path,
+        tool="atlas_generate_video",
+        arguments=TEXT_ONLY,
+        action="settle",
+        noTasks=True,
+    )
+    assert out.get("created") is None and "CreateTaskResult" not in out["checked"]
+    answers = [
+        e["message"] for e in out["wire"] if e["direction"] == "in" and "result" in e["message"]
+    ]
+    (called,) = [a for a in answers if "content" in a["result"]]
+    assert called["result"]["structuredContent"]["status"] == "completed"
+    assert sim.state.count("generate") == 1
