@@ -207,6 +207,7 @@ class TaskRuntime:
                 result=dumped,
             )
         )
+        await self.announce(done)
         return done or task
 
     def stop_following(self, task_id: str) -> None:
