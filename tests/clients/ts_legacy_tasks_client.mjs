@@ -3,27 +3,40 @@
 // TypeScript MCP SDK 1.x client's own tasks API, `client.experimental.tasks` (run by
 // tests/e2e/test_tasks_clients.py with node, against the SDK installed in SDK_DIR).
 //
-//   node ts_legacy_tasks_client.mjs SDK_DIR '<json: command, args, env, cwd>' '<json: scenario>'
+//   node ts_legacy_tasks_client.mjs SDK_DIR stdio '<json: command, args, env, cwd>' '<json: scenario>'
+//   node ts_legacy_tasks_client.mjs SDK_DIR http  '<json: url, token>'               '<json: scenario>'
 //
 // scenario: { tool, arguments, action, approve?, noTasks? } (noTasks: the client does not
 // declare the tasks capability) where action is
 //   "settle"    callToolStream with a task, to its result (a cost question answered
 //               with `approve` when given), then tasks/list;
 //   "blocking"  the plain callTool (no task);
-//   "cancel"    callToolStream, tasks/cancel once the task is created, tasks/get after.
+//   "cancel"    callToolStream, tasks/cancel once the task is created, tasks/get after;
+//   "create"    callToolStream until the task is created (not followed);
+//   "fetch"     tasks/get and tasks/result of `taskId` (maybe made by another process),
+//               then tasks/list.
 // Every message on the wire is kept (the test checks the task ones against the
 // 2025-11-25 schema). Prints one JSON object.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [sdkDir, targetJson, scenarioJson] = process.argv.slice(2);
+const [sdkDir, transportKind, targetJson, scenarioJson] = process.argv.slice(2);
 const sdk = join(sdkDir, "node_modules", "@modelcontextprotocol", "sdk");
 const load = (path) => import(pathToFileURL(join(sdk, "dist", "esm", path)).href);
 const { Client } = await load("client/index.js");
-const { StdioClientTransport } = await load("client/stdio.js");
 const { ElicitRequestSchema, CallToolResultSchema } = await load("types.js");
 const scenario = JSON.parse(scenarioJson);
-const inner = new StdioClientTransport({ ...JSON.parse(targetJson), stderr: "inherit" });
+const target = JSON.parse(targetJson);
+let inner;
+if (transportKind === "stdio") {
+  const { StdioClientTransport } = await load("client/stdio.js");
+  inner = new StdioClientTransport({ ...target, stderr: "inherit" });
+} else {
+  const { StreamableHTTPClientTransport } = await load("client/streamableHttp.js");
+  inner = new StreamableHTTPClientTransport(new URL(target.url), {
+    requestInit: { headers: { Authorization: `Bearer ${target.token}` } },
+  });
+}
 
 const wire = [];
 const transport = {
@@ -66,6 +79,10 @@ const call = { name: scenario.tool, arguments: scenario.arguments };
 try {
   if (scenario.action === "blocking") {
     out.result = await client.callTool(call);
+  } else if (scenario.action === "fetch") {
+    out.got = await client.experimental.tasks.getTask(scenario.taskId);
+    out.result = await client.experimental.tasks.getTaskResult(scenario.taskId, CallToolResultSchema);
+    out.listed = (await client.experimental.tasks.listTasks()).tasks;
   } else {
     const stream = client.experimental.tasks.callToolStream(call, CallToolResultSchema, {
       task: { ttl: 600000 },
@@ -73,6 +90,7 @@ try {
     for await (const message of stream) {
       if (message.type === "taskCreated") {
         out.created = message.task;
+        if (scenario.action === "create") break;
         if (scenario.action === "cancel") {
           out.cancelled = await client.experimental.tasks.cancelTask(message.task.taskId);
           out.after = await client.experimental.tasks.getTask(message.task.taskId);
@@ -90,6 +108,9 @@ try {
   }
 } catch (error) {
   out.error = String(error?.stack ?? error);
+  if (scenario.action === "fetch" && !scenario.noTasks) {
+    out.listed = (await client.experimental.tasks.listTasks()).tasks;
+  }
 }
 out.wire = wire;
 await client.close();

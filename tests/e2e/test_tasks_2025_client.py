@@ -17,6 +17,8 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import Process
+from helpers import free_port, wait_until_answering
 from installed_clients import CLIENTS
 from task_schema import check_2025
 from wire import server_env
@@ -28,6 +30,8 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths of the installed clients"),
 ]
 
+TOKEN = "tasks-2025-token-0123456789abcd"
+OTHER_TOKEN = "tasks-2025-other-token-98765432"
 TEXT_ONLY = {"prompt": "a lighthouse at dusk", "allow_duplicate": True}
 SHAPES = {
     "tools/call": "CreateTaskResult",
@@ -51,12 +55,17 @@ def sim_job_seconds() -> float:
 
 
 async def client(sdk: Path, sim: SimulatorServer, root: Path, **scenario: Any) -> Any:
-    """Run ts_legacy_tasks_client.mjs once; its JSON output, every task message checked."""
+    """Run ts_legacy_tasks_client.mjs once (over stdio, or HTTP when `http` gives the URL
+    and token); its JSON output, every task message checked."""
     env = server_env(sim, root, **scenario.pop("env", {}))
     target = {"command": sys.executable, "args": ["-m", "atlas_mcp_py"], "env": env}
     node = shutil.which("node") or "node"
     script = str(CLIENTS / "ts_legacy_tasks_client.mjs")
-    command = [node, script, str(sdk), json.dumps({**target, "cwd": str(root)})]
+    http = scenario.pop("http", None)
+    where = (
+        ["http", json.dumps(http)] if http else ["stdio", json.dumps({**target, "cwd": str(root)})]
+    )
+    command = [node, script, str(sdk), *where]
     with anyio.fail_after(120):
         done = await anyio.run_process([*command, json.dumps(scenario)], check=False)
     assert done.returncode == 0, done.stderr.decode()[-4000:]
@@ -222,4 +231,49 @@ async def test_a_client_without_the_tasks_capability_gets_no_task(
     ]
     (called,) = [a for a in answers if "content" in a["result"]]
     assert called["result"]["structuredContent"]["status"] == "completed"
+    assert sim.state.count("generate") == 1
+
+
+async def http_server(sim: SimulatorServer, root: Path, token: str) -> tuple[Process, str]:
+    port = free_port()
+    env = server_env(sim, root, ATLAS_MCP_HTTP_TOKEN=token, HOME=str(root.parent))
+    command = [sys.executable, "-m", "atlas_mcp_py", "serve", "--transport", "http"]
+    process = await anyio.open_process(
+        [*command, "--port", str(port)], env=env, cwd=root, stdout=None, stderr=None
+    )
+    base = f"http://127.0.0.1:{port}"
+    await wait_until_answering(f"{base}/healthz", process, 60)
+    return process, f"{base}/mcp"
+
+
+async def test_over_http_a_2025_task_is_its_creators_on_every_instance(
+    ts_sdks: dict[str, Path], sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Created on one HTTP instance, its result fetched from a second one on the same
+    ledger; the holder of another token is told the task is unknown and lists none."""
+    sdk, root = ts_sdks["1"], tmp_path / "project"
+    root.mkdir()
+    first, first_url = await http_server(sim, root, TOKEN)
+    second, second_url = await http_server(sim, root, TOKEN)
+    other, other_url = await http_server(sim, root, OTHER_TOKEN)
+    async with first, second, other:
+        try:
+            video = {"tool": "atlas_generate_video", "arguments": TEXT_ONLY}
+            at = {"url": first_url, "token": TOKEN}
+            created = await client(sdk, sim, root, http=at, action="create", **video)
+            task_id = created["created"]["taskId"]
+            at = {"url": second_url, "token": TOKEN}
+            fetched = await client(sdk, sim, root, http=at, action="fetch", taskId=task_id)
+            at = {"url": other_url, "token": OTHER_TOKEN}
+            stranger = await client(sdk, sim, root, http=at, action="fetch", taskId=task_id)
+        finally:
+            for process in (first, second, other):
+                process.terminate()
+    assert created.get("error") is None, created.get("error")
+    assert fetched.get("error") is None, fetched.get("error")
+    assert fetched["got"]["taskId"] == task_id
+    assert fetched["result"]["structuredContent"]["status"] == "completed"
+    assert [t["taskId"] for t in fetched["listed"]] == [task_id]
+    assert "not found" in (stranger.get("error") or "").lower(), stranger
+    assert stranger["listed"] == []
     assert sim.state.count("generate") == 1
