@@ -71,7 +71,7 @@ client.setRequestHandler(ElicitRequestSchema, async (request) => {
   return scenario.approve ? { action: "accept", content: { approve: true } } : { action: "decline" };
 });
 await client.connect(transport);
-const out = { protocolVersion: client.getServerVersion() && null, asked, statuses: [] };
+const out = { asked, statuses: [] };
 out.capabilities = client.getServerCapabilities();
 out.tools = (await client.listTools()).tools;
 const call = { name: scenario.tool, arguments: scenario.arguments };
