@@ -14,7 +14,7 @@ COPY pyproject.toml README.md LICENSE MANIFEST.in ./
 COPY atlas_mcp_py ./atlas_mcp_py
 RUN python -m venv "$VIRTUAL_ENV" \
     && "$VIRTUAL_ENV/bin/pip" wheel --no-cache-dir --no-deps --wheel-dir dist . \
-    && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir dist/atlas_mcp_py-*.whl \
+    && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir "$(echo dist/atlas_mcp_py-*.whl)[postgres]" \
     && "$VIRTUAL_ENV/bin/atlas-mcp" --version
 
 FROM python:3.11-slim

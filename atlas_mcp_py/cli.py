@@ -16,7 +16,7 @@ from pathlib import Path
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
-from atlas_mcp_py.errors import ConfigError, is_broken_pipe
+from atlas_mcp_py.errors import ConfigError, LedgerError, is_broken_pipe
 
 __all__ = [
     "EXIT_OUTPUT_CLOSED",
@@ -101,7 +101,66 @@ def _parser() -> argparse.ArgumentParser:
         description="Check that this installation is ready for an IDE; print the config to "
         "paste. Exit code 0 when every required check passes, 1 otherwise.",
     )
+    _team_commands(sub)
     return parser
+
+
+def _team_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`token add` and `ledger migrate`: running a team server."""
+    token = sub.add_parser("token", help="HTTP users: add a token to the tokens file")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    add = token_sub.add_parser(
+        "add",
+        help="make a token for user NAME: printed once, its SHA-256 appended to the file",
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument(
+        "--file", type=Path, help="the tokens file (default: ATLAS_MCP_HTTP_TOKENS_FILE)"
+    )
+    ledger = sub.add_parser("ledger", help="the job ledger: move it into PostgreSQL")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    migrate = ledger_sub.add_parser(
+        "migrate",
+        help="copy a SQLite ledger into PostgreSQL (safe to run again)",
+    )
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="the SQLite ledger (default: jobs.sqlite3 in ATLAS_MCP_STATE_DIR)",
+    )
+    migrate.add_argument(
+        "--to", dest="target", help="postgresql:// URL (default: ATLAS_MCP_DATABASE_URL)"
+    )
+
+
+def _run_team_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`token add NAME` or `ledger migrate`; exit code 2 with the reason on failure."""
+    from atlas_mcp_py.jobs import migrate_to_postgres, shown_location
+    from atlas_mcp_py.server import add_token
+
+    try:
+        if args.command == "token":
+            path = args.file or settings.http_tokens_file
+            if path is None:
+                raise ConfigError("set ATLAS_MCP_HTTP_TOKENS_FILE or pass --file")
+            token = add_token(path, args.name)
+            print(f"atlas-mcp: added user {args.name} to {path}", file=sys.stderr)
+            print(token)
+            return 0
+        url = args.target or (settings.database_url and settings.database_url.get_secret_value())
+        if not url:
+            raise ConfigError("set ATLAS_MCP_DATABASE_URL or pass --to postgresql://...")
+        source = args.source or settings.resolved_state_dir / "jobs.sqlite3"
+        copied, skipped, total = migrate_to_postgres(source, url)
+    except (ConfigError, LedgerError) as exc:
+        print(f"atlas-mcp: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"copied {copied} jobs from {source} to {shown_location(url)} "
+        f"({skipped} already there; {total} in PostgreSQL now)"
+    )
+    return 0
 
 
 def _add_serve(serve: argparse.ArgumentParser) -> None:
@@ -246,6 +305,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     setup_logging(settings)
     command = args.command or "serve"
+    if command in ("token", "ledger"):
+        return _run_team_command(args, settings)
     if command == "simulator":
         from atlas_mcp_py.simulator import run_simulator
 

@@ -68,6 +68,9 @@ DEFAULT_DUPLICATE_WINDOW_SECONDS = 600.0
 DEFAULT_MAX_IN_FLIGHT = 4
 """Generate requests (frame uploads and the POST) one server sends at once; further calls
 queue locally, unsent. Waiting on submitted jobs is not limited."""
+DEFAULT_HTTP_MAX_IN_FLIGHT = 16
+"""The same limit for `serve --transport http` when ATLAS_MCP_MAX_IN_FLIGHT is unset: a
+shared server's calls come from many people at once (bench/replicas.py measured it)."""
 
 DEFAULT_HTTP_SESSIONS_PER_CLIENT = 16
 """HTTP: MCP sessions one client address may hold (an IDE window, an agent, restarts)."""
@@ -109,6 +112,9 @@ _ENV = {
     "http_session_idle_seconds": "ATLAS_MCP_HTTP_SESSION_IDLE",
     "http_header_timeout_seconds": "ATLAS_MCP_HTTP_HEADER_TIMEOUT",
     "image_model": "ATLAS_MCP_IMAGE_MODEL",
+    "database_url": "ATLAS_MCP_DATABASE_URL",
+    "http_tokens_file": "ATLAS_MCP_HTTP_TOKENS_FILE",
+    "user_daily_usd": "ATLAS_MCP_USER_DAILY_USD",
 }
 
 API_KEY_HELP = (
@@ -141,6 +147,13 @@ class Settings(BaseModel):
     max_wait_seconds: float = Field(DEFAULT_MAX_WAIT_SECONDS, gt=0, le=24 * 3600)
     state_dir: Path | None = None
     http_token: SecretStr | None = None
+    http_tokens_file: Path | None = None
+    """HTTP: a file of `NAME SHA256HEX` lines, one user each (`atlas-mcp token add`)."""
+    database_url: SecretStr | None = None
+    """A `postgresql://` URL: the job ledger lives there (shared by replicas), not in the
+    SQLite file of the state directory. Secret: it may carry a password."""
+    user_daily_usd: float | None = Field(None, ge=0)
+    """Each user's estimated spend per UTC day; a generate past it is refused unsent."""
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host header values the HTTP transport accepts (loopback ones always pass)."""
     allowed_origins: tuple[str, ...] = ()
@@ -200,6 +213,15 @@ class Settings(BaseModel):
     def _upper_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
     @field_validator("api_key", "http_token", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -258,7 +280,7 @@ class Settings(BaseModel):
                 continue
             if field == "roots":
                 data[field] = tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
-            elif field in ("state_dir",):
+            elif field in ("state_dir", "http_tokens_file"):
                 data[field] = Path(raw).expanduser()
             elif field in ("allowed_hosts", "allowed_origins", "download_hosts"):
                 data[field] = tuple(part for part in raw.split(",") if part.strip())
@@ -287,3 +309,11 @@ class Settings(BaseModel):
     @property
     def resolved_state_dir(self) -> Path:
         return self.state_dir if self.state_dir is not None else default_state_dir()
+
+    @property
+    def ledger_location(self) -> str | Path:
+        """Where the job ledger is: the database URL, else the SQLite file in the state
+        directory."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.resolved_state_dir / "jobs.sqlite3"

@@ -42,7 +42,7 @@ from atlas_mcp_py.errors import (
     LedgerError,
     WrongBaseURLError,
 )
-from atlas_mcp_py.jobs import Ledger
+from atlas_mcp_py.jobs import open_ledger, shown_location
 from atlas_mcp_py.launch import Launch, detect_launch, installed_script
 
 __all__ = [
@@ -284,11 +284,14 @@ def _check_roots(settings: Settings) -> Check:
 
 
 def _check_state_dir(settings: Settings) -> Check:
-    state_dir = settings.resolved_state_dir
-    path = Ledger.default_path(state_dir)
+    location = settings.ledger_location
+    path = shown_location(location)
     try:
-        with Ledger.open(path) as ledger:
+        ledger = open_ledger(location)
+        try:
             jobs = ledger.count()
+        finally:
+            ledger.close()
     except LedgerError as exc:
         return Check(
             "job ledger",

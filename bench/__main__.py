@@ -21,7 +21,16 @@ from typing import Any
 from bench.common import Measurement, machine
 
 # Module names under bench/, in the order they run.
-BENCHES = ["startup", "calls", "latency", "concurrency", "upload", "ledger_bench", "sessions"]
+BENCHES = [
+    "startup",
+    "calls",
+    "latency",
+    "concurrency",
+    "upload",
+    "ledger_bench",
+    "sessions",
+    "replicas",
+]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from helpers import PNG
 from installed_clients import ext_tasks, py1, real_clients, ts_sdks  # noqa: F401  (fixtures)
+from services import PostgresServer, run_postgres
 
 import atlas_mcp_py.config
 from atlas_mcp_py.simulator import SimulatorServer, SimulatorState
@@ -43,6 +44,26 @@ def private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setattr(atlas_mcp_py.config, "default_state_dir", lambda env=None: state)
     return state
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (installed if missing)."""
+    with run_postgres() as server:
+        yield server
+
+
+LEDGER_BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=LEDGER_BACKENDS)
+def ledger_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a test's job ledger is, once for each backend: a SQLite file, or a fresh
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return tmp_path / "state" / "jobs.sqlite3"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
 
 
 @pytest.fixture

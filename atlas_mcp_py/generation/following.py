@@ -47,6 +47,12 @@ async def follow(
     Raises `Refused` (a bad `save_to`; a job Atlas no longer knows whose outputs
     expired) or the `AtlasError` of the status request."""
     save = await plan_destination(hooks, save_to, overwrite)
+    mine = await services.book.get(prediction_id)
+    if mine is not None and mine.owner != hooks.owner:  # another user's job: not theirs
+        raise Refused(
+            f"Unknown job {prediction_id!r}: none of your jobs has that id. "
+            "atlas_list_jobs lists yours."
+        )
     until = hooks.clock() + wait_budget(services.settings, max_wait_seconds, hooks.has_progress)
     try:
         prediction = await services.client.get_prediction(prediction_id)
@@ -59,7 +65,7 @@ async def follow(
     notes: list[str] = []
     api_root = services.settings.base_url
     prediction, record = await record_check(
-        services.book, prediction, api_root=api_root, notes=notes
+        services.book, prediction, api_root=api_root, notes=notes, owner=hooks.owner
     )
     model = prediction.model or "unknown"
     cost = record.estimated_cost_usd if record is not None else None
@@ -83,7 +89,7 @@ async def follow(
 
 
 async def record_check(
-    book: JobBook, prediction: Prediction, *, api_root: str, notes: list[str]
+    book: JobBook, prediction: Prediction, *, api_root: str, notes: list[str], owner: str = ""
 ) -> tuple[Prediction, JobRecord | None]:
     """Note a status a check saw, and fill what Atlas left out (model, created time)
     from the ledger, which also gives the estimated cost."""
@@ -103,7 +109,7 @@ async def record_check(
     checked = prediction
     await book.run(
         notes,
-        lambda ledger: ledger.remember(checked, api_root=api_root, created_at=created),
+        lambda ledger: ledger.remember(checked, api_root=api_root, created_at=created, owner=owner),
     )
     book.add_warning(notes)
     return prediction, record

@@ -49,3 +49,6 @@ class Hooks:
     """Once set, a wait ends at once with its hand-off result (the server stops)."""
     clock: Callable[[], float] = time.monotonic
     """The monotonic clock of budgets and waits (the one the `Submitter` counts with)."""
+    owner: str = ""
+    """The user the call is for (a name from the HTTP tokens file; "" for the one
+    trusted user): their jobs only are seen, checked and counted (duplicates, spend)."""

@@ -176,6 +176,7 @@ async def _send(
             allow_duplicate=request.allow_duplicate,
             on_queue=_queue_reporter(hooks, lambda: submitter.limit.in_flight),
             queue_budget=budget,
+            owner=hooks.owner,
         ) as job:
             return job
     finally:

@@ -1,8 +1,15 @@
 """Paid jobs: the ledger, the plan, submit-once, the wait. Knows no MCP."""
 
+from atlas_mcp_py.jobs.backend import (
+    JobLedger,
+    is_postgres_url,
+    migrate_to_postgres,
+    open_ledger,
+    shown_location,
+)
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.durations import DurationHistory, ModelDurations, durations_from_ledger
-from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.jobs.ledger import Claim, Ledger
 from atlas_mcp_py.jobs.pacing import QueueFn
 from atlas_mcp_py.jobs.plan import GenerateArgs, Plan, cost_summary, make_plan
 from atlas_mcp_py.jobs.records import (
@@ -20,9 +27,11 @@ __all__ = [
     "FINISHING",
     "OUTPUT_RETENTION_HOURS",
     "STALE_SUBMITTING_SECONDS",
+    "Claim",
     "DurationHistory",
     "GenerateArgs",
     "JobBook",
+    "JobLedger",
     "JobRecord",
     "Ledger",
     "ModelDurations",
@@ -37,9 +46,13 @@ __all__ = [
     "WaitSpec",
     "cost_summary",
     "durations_from_ledger",
+    "is_postgres_url",
     "make_plan",
+    "migrate_to_postgres",
     "new_task_id",
+    "open_ledger",
     "progress_message",
     "seen_completed",
+    "shown_location",
     "wait_for_prediction",
 ]

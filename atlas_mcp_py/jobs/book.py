@@ -5,7 +5,8 @@ prediction id when Atlas answers, marks it `"unknown"` when the answer was lost,
 updates it on every status the server observes later.
 
 The parts: `records` (the row shape, `JobRecord`), `ledger` (the SQLite file,
-`Ledger`: synchronous, usable by tests and other processes) and, here, `JobBook`, what
+`Ledger`: synchronous, usable by tests and other processes), `ledger_pg` (the same in
+PostgreSQL, for replicas), `backend` (the interface and which one) and, here, `JobBook`, what
 the server holds: the same calls run in a worker thread, and a ledger that cannot be
 opened or written turns into a warning in results, never a failed tool, with one
 exception: a paid request is sent only once its row is written (`JobBook.run_or_raise`).
@@ -23,7 +24,7 @@ import anyio.to_thread
 
 from atlas_mcp_py.atlas import Prediction
 from atlas_mcp_py.errors import LedgerError
-from atlas_mcp_py.jobs.ledger import Ledger
+from atlas_mcp_py.jobs.backend import JobLedger, open_ledger, shown_location
 from atlas_mcp_py.jobs.records import JobRecord
 
 __all__ = [
@@ -42,20 +43,24 @@ class JobBook:
     when one write fails, the call returns None and the caller's `notes` get a line.
     """
 
-    def __init__(self, ledger: Ledger | None, path: Path, problem: str | None = None) -> None:
+    def __init__(
+        self, ledger: JobLedger | None, location: str | Path, problem: str | None = None
+    ) -> None:
         self.ledger = ledger
-        self.path = path
+        self.path = shown_location(location)
+        """Where the ledger is, as messages show it (a database URL without password)."""
         self.problem = problem
 
     @classmethod
-    async def open(cls, path: Path) -> JobBook:
+    async def open(cls, location: str | Path) -> JobBook:
+        """The ledger at `location`: a SQLite file path or a `postgresql://` URL."""
         try:
-            ledger = await anyio.to_thread.run_sync(Ledger.open, path)
+            ledger = await anyio.to_thread.run_sync(open_ledger, location)
         except LedgerError as exc:
             logger.warning("job ledger disabled: %s", exc)
-            return cls(None, path, str(exc))
-        logger.info("job ledger: %s", path)
-        return cls(ledger, path)
+            return cls(None, location, str(exc))
+        logger.info("job ledger: %s", shown_location(location))
+        return cls(ledger, location)
 
     @property
     def available(self) -> bool:
@@ -81,7 +86,7 @@ class JobBook:
     async def run(
         self,
         notes: list[str] | None,
-        fn: Callable[[Ledger], T],
+        fn: Callable[[JobLedger], T],
     ) -> T | None:
         """`fn(ledger)` in a worker thread; None (and a note) when it cannot run."""
         ledger = self.ledger
@@ -97,7 +102,7 @@ class JobBook:
                 notes.append(f"Warning: the job ledger could not record this ({exc}).")
             return None
 
-    async def run_or_raise(self, fn: Callable[[Ledger], T]) -> T:
+    async def run_or_raise(self, fn: Callable[[JobLedger], T]) -> T:
         """`fn(ledger)` in a worker thread, for a call that must succeed before anything
         else happens (the row of a paid request): raises `LedgerError` when it cannot."""
         ledger = self.ledger

@@ -25,6 +25,7 @@ from atlas_mcp_py.jobs.records import (
     _migrate,
     _record,
     _row_values,
+    utc_day_start,
 )
 
 __all__ = [
@@ -55,6 +56,9 @@ class Claim:
 
     row: JobRecord | None
     earlier: list[JobRecord]
+    spent_today: float | None = None
+    """Set (and nothing written) when the request would take its user past the daily
+    spend limit: what that user's jobs of today (UTC) are estimated to cost so far."""
 
 
 class Ledger:
@@ -225,6 +229,7 @@ class Ledger:
         prediction_id: str | None = None,
         created_at: float | None = None,
         note: str | None = None,
+        owner: str = "",
     ) -> JobRecord:
         """Write a new row (by default a request about to be sent) and return it."""
         values = _row_values(
@@ -238,6 +243,7 @@ class Ledger:
             prediction_id=prediction_id,
             created_at=created_at,
             note=note,
+            owner=owner,
         )
         return self._transaction(lambda db: _insert(db, values))
 
@@ -252,6 +258,8 @@ class Ledger:
         estimated_cost_usd: float | None = None,
         since: float | None,
         skip: Collection[int] = (),
+        owner: str = "",
+        daily_limit_usd: float | None = None,
     ) -> Claim:
         """The duplicate check and the row of the request about to be sent, as one
         transaction across every process sharing the file.
@@ -260,7 +268,11 @@ class Ledger:
         not failed and not in `skip` (rows the caller has already found not to count),
         are returned as `earlier` and nothing is written; otherwise a `submitting` row is
         written and returned as `row`. `since=None` skips the check (the guard is off, or
-        the caller asked to pay again).
+        the caller asked to pay again). Only rows of `owner` count: the guard is per user.
+
+        With `daily_limit_usd`, a request that would take the owner's estimated spend of
+        today (UTC, failed jobs not counted) past it is refused: nothing is written and
+        `spent_today` says what was spent.
         """
         values = _row_values(
             model=model,
@@ -269,6 +281,7 @@ class Ledger:
             params_hash=params_hash,
             prompt=prompt,
             estimated_cost_usd=estimated_cost_usd,
+            owner=owner,
         )
 
         def claim(db: sqlite3.Connection) -> Claim:
@@ -277,14 +290,18 @@ class Ledger:
                     _record(row)
                     for row in db.execute(
                         f"SELECT {_COLUMNS} FROM jobs WHERE params_hash = ? AND api_root = ? "
-                        "AND created_at >= ? AND state != 'failed' "
+                        "AND created_at >= ? AND state != 'failed' AND owner = ? "
                         "ORDER BY created_at DESC, ref DESC",
-                        (params_hash, api_root, since),
+                        (params_hash, api_root, since, owner),
                     ).fetchall()
                 ]
                 earlier = [row for row in earlier if row.ref not in skip]
                 if earlier:
                     return Claim(None, earlier)
+            if daily_limit_usd is not None:
+                spent = _spent(db, owner, utc_day_start(time.time()))
+                if spent + (estimated_cost_usd or 0.0) > daily_limit_usd:
+                    return Claim(None, [], spent)
             return Claim(_insert(db, values), [])
 
         return self._transaction(claim)
@@ -337,6 +354,7 @@ class Ledger:
         api_root: str,
         model: str | None = None,
         created_at: float | None = None,
+        owner: str = "",
     ) -> JobRecord | None:
         """Update the row of `prediction`, or add one for a job this ledger never saw
         (a job submitted elsewhere and checked here)."""
@@ -352,6 +370,7 @@ class Ledger:
                 prediction_id=prediction.id,
                 created_at=created_at,
                 note="first seen by atlas_check_status",
+                owner=owner,
             )
         except LedgerError:
             if self.get(prediction.id) is None:  # not a race with another writer: real
@@ -376,15 +395,33 @@ class Ledger:
         return self._one(f"SELECT {_COLUMNS} FROM jobs WHERE ref = ?", (ref,))
 
     def recent(
-        self, limit: int = 20, *, state: RecordState | Sequence[RecordState] | None = None
+        self,
+        limit: int = 20,
+        *,
+        state: RecordState | Sequence[RecordState] | None = None,
+        owner: str | None = None,
     ) -> list[JobRecord]:
-        """The newest rows first, optionally only those in `state` (one or several)."""
+        """The newest rows first, optionally only those in `state` (one or several) and
+        only those of `owner`."""
         states = [state] if isinstance(state, str) else list(state or [])
-        where = f"WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        clauses = [f"state IN ({', '.join('?' * len(states))})"] if states else []
+        if owner is not None:
+            clauses.append("owner = ?")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        owners = [] if owner is None else [owner]
         return self._read(
             f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, ref DESC LIMIT ?",
-            (*states, max(0, limit)),
+            (*states, *owners, max(0, limit)),
         )
+
+    def spent_since(self, owner: str, since: float) -> float:
+        """The estimated cost of `owner`'s jobs created since `since` (failed ones not
+        counted): what the daily spend limit compares."""
+        with self._lock:
+            try:
+                return _spent(self._db, owner, since)
+            except sqlite3.Error as exc:
+                raise LedgerError(f"{self._path}: {exc}") from None
 
     def count(self) -> int:
         with self._lock:
@@ -393,13 +430,15 @@ class Ledger:
             except sqlite3.Error as exc:
                 raise LedgerError(f"{self._path}: {exc}") from None
 
-    def recent_twins(self, params_hash: str, api_root: str, since: float) -> list[JobRecord]:
-        """Rows of the identical request (same hash, same API root) created since `since`,
-        newest first."""
+    def recent_twins(
+        self, params_hash: str, api_root: str, since: float, owner: str = ""
+    ) -> list[JobRecord]:
+        """Rows of the identical request (same hash, same API root, same owner) created
+        since `since`, newest first."""
         return self._read(
             f"SELECT {_COLUMNS} FROM jobs WHERE params_hash = ? AND api_root = ? "
-            "AND created_at >= ? ORDER BY created_at DESC, ref DESC",
-            (params_hash, api_root, since),
+            "AND created_at >= ? AND owner = ? ORDER BY created_at DESC, ref DESC",
+            (params_hash, api_root, since, owner),
         )
 
     def known_ids(self, prediction_ids: Sequence[str]) -> set[str]:
@@ -411,3 +450,12 @@ class Ledger:
             f"SELECT {_COLUMNS} FROM jobs WHERE prediction_id IN ({marks})", tuple(prediction_ids)
         )
         return {row.prediction_id for row in rows if row.prediction_id}
+
+
+def _spent(db: sqlite3.Connection, owner: str, since: float) -> float:
+    row = db.execute(
+        "SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs "
+        "WHERE owner = ? AND created_at >= ? AND state != 'failed'",
+        (owner, since),
+    ).fetchone()
+    return float(row[0])

@@ -80,6 +80,9 @@ class JobRecord(BaseModel):
     """`X-Request-ID` of the generate answer: Atlas support asks for it."""
     expires_at: float | None = None
     """Unix seconds after which Atlas no longer serves the job's outputs."""
+    owner: str = ""
+    """The user whose call sent (or first checked) the job: a name from the HTTP tokens
+    file, or "" (one trusted user: stdio, a single `ATLAS_MCP_HTTP_TOKEN`)."""
 
     @property
     def video_url(self) -> str | None:
@@ -114,7 +117,7 @@ def prompt_excerpt(prompt: object) -> str:
     return text if len(text) <= PROMPT_EXCERPT_CHARS else text[: PROMPT_EXCERPT_CHARS - 1] + "…"
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 ROW_ERROR_CHARS = 1000
@@ -155,8 +158,19 @@ UPDATE jobs SET expires_at = created_at + {OUTPUT_RETENTION_HOURS * 3600}
 """Version 2: the `X-Request-ID` of the generate answer (Atlas support asks for it), and
 when the job's outputs expire (rows of before: Atlas's default, 14 days)."""
 
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA, 1: _ADD_REQUEST_ID_AND_EXPIRY}
+_ADD_OWNER = """
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_owner ON jobs (owner, created_at)
+"""
+"""Version 3: the user each job belongs to (rows of before: "", the one trusted user)."""
+
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA, 1: _ADD_REQUEST_ID_AND_EXPIRY, 2: _ADD_OWNER}
 """Script that takes the schema from version N to N+1."""
+
+
+def utc_day_start(now: float) -> float:
+    """Unix seconds of the last midnight UTC before `now`: where a spend day starts."""
+    return now - now % 86400
 
 
 def _state_of(status: str) -> RecordState:
@@ -176,7 +190,7 @@ def _text(value: str | None) -> str | None:
 _COLUMNS = (
     "ref, prediction_id, api_root, model, status, state, params, params_hash, prompt, "
     "created_at, updated_at, completed_at, estimated_cost_usd, outputs, error, local_path, "
-    "note, pid, request_id, expires_at"
+    "note, pid, request_id, expires_at, owner"
 )
 
 
@@ -202,6 +216,7 @@ def _row_values(
     prediction_id: str | None = None,
     created_at: float | None = None,
     note: str | None = None,
+    owner: str = "",
 ) -> tuple[Any, ...]:
     now = time.time()
     created = created_at if created_at is not None else now
@@ -220,6 +235,7 @@ def _row_values(
         _text(note),
         os.getpid(),
         created + OUTPUT_RETENTION_HOURS * 3600,
+        clean_text(owner),
     )
 
 
@@ -227,7 +243,7 @@ def _insert(db: sqlite3.Connection, values: tuple[Any, ...]) -> JobRecord:
     cursor = db.execute(
         "INSERT INTO jobs (prediction_id, api_root, model, status, state, params, "
         "params_hash, prompt, created_at, updated_at, estimated_cost_usd, note, pid, "
-        "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
     row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE ref = ?", (cursor.lastrowid,)).fetchone()

@@ -151,6 +151,7 @@ class Submitter:
         allow_duplicate: bool = False,
         on_queue: QueueFn | None = None,
         queue_budget: float | None = None,
+        owner: str = "",
     ) -> AsyncIterator[Submitted]:
         """The job for this request, new or an identical earlier one.
 
@@ -159,7 +160,8 @@ class Submitter:
         sent (frames uploaded, POST answered), not while the job runs. Raises `Refused`,
         `LostSubmission` or `AtlasError` (refused or never sent; nothing was billed).
         `queue_budget` bounds the wait for a slot: a call's wait budget, so a client that
-        gives up after a minute hears "not sent" rather than a timeout.
+        gives up after a minute hears "not sent" rather than a timeout. `owner` is the
+        user asking: the duplicate guard and the daily spend limit count only their jobs.
         Over 60 lines: the guard, the slot and the send share one lock and its loop.
         """
         self.settings.require_api_key()
@@ -179,10 +181,12 @@ class Submitter:
         wait_budget = queue_budget if queue_budget is not None else self.settings.request_deadline
         skip: set[int] = set()
         """Rows of this request found not to count (failed, unknown to Atlas)."""
-        async with self._locks.hold(params_hash):
+        async with self._locks.hold(f"{owner}\0{params_hash}"):
             for _ in range(CLAIM_ATTEMPTS):
                 if not allow_duplicate:
-                    earlier = await self._earlier_job(plan, params_hash, notes, skip, wait_budget)
+                    earlier = await self._earlier_job(
+                        plan, params_hash, notes, skip, wait_budget, owner
+                    )
                 if earlier is not None:
                     break
                 queued = False
@@ -206,7 +210,7 @@ class Submitter:
                 try:
                     started = joined - QUEUE_PROGRESS_LEAD if queued else self._clock()
                     check = None if allow_duplicate else skip
-                    prediction = await self._send(plan, params_hash, upload, notes, check)
+                    prediction = await self._send(plan, params_hash, upload, notes, check, owner)
                 finally:
                     # Waiting on a job costs Atlas a poll every few seconds and this
                     # server next to nothing: only sending is paced.
@@ -232,6 +236,7 @@ class Submitter:
         upload: UploadFn,
         notes: list[str],
         skip: set[int] | None,
+        owner: str = "",
     ) -> Prediction | None:
         """Upload the frames, claim the request, POST it once. None (nothing sent) when
         the claim found an identical request not yet looked at; `skip=None` claims
@@ -253,11 +258,15 @@ class Submitter:
                     estimated_cost_usd=plan.estimated_cost_usd,
                     since=since,
                     skip=seen,
+                    owner=owner,
+                    daily_limit_usd=self.settings.user_daily_usd,
                 )
             )
         except LedgerError as exc:
             logger.warning("job ledger: %s; generate refused", exc)
             raise Refused(self._unrecordable(str(exc))) from None
+        if claim.spent_today is not None:
+            raise Refused(over_daily_limit(self.settings, plan, claim.spent_today))
         if claim.row is None:
             return None  # another process claimed it first: look at its row
         ref = claim.row.ref
@@ -296,7 +305,13 @@ class Submitter:
     # -- the duplicate guard -----------------------------------------------------------
 
     async def _earlier_job(
-        self, plan: Plan, params_hash: str, notes: list[str], skip: set[int], budget: float
+        self,
+        plan: Plan,
+        params_hash: str,
+        notes: list[str],
+        skip: set[int],
+        budget: float,
+        owner: str = "",
     ) -> Submitted | None:
         """The identical earlier job this call stands for, if one counts; rows found not
         to count are added to `skip`."""
@@ -306,7 +321,7 @@ class Submitter:
         since = self._wall() - window
         api_root = self.settings.base_url
         rows = await self.book.run(
-            notes, lambda ledger: ledger.recent_twins(params_hash, api_root, since)
+            notes, lambda ledger: ledger.recent_twins(params_hash, api_root, since, owner)
         )
         for found in rows or []:
             if found.ref in skip:
@@ -401,3 +416,15 @@ def _alive(pid: int) -> bool:
     except OSError:  # EPERM: alive, another user's
         return True
     return True
+
+
+def over_daily_limit(settings: Settings, plan: Plan, spent: float) -> str:
+    """Why a request past its user's daily spend limit was not sent."""
+    limit = settings.user_daily_usd or 0.0
+    cost = plan.estimated_cost_usd or 0.0
+    return (
+        f"Not sent: your daily spend limit is ${limit:.2f} (ATLAS_MCP_USER_DAILY_USD) and "
+        f"your jobs of today (UTC) are estimated at ${spent:.2f}; this one (${cost:.2f}) "
+        "would pass it. Nothing was sent or billed. The limit resets at 00:00 UTC; the "
+        "server's operator can raise it."
+    )

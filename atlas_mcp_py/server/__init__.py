@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from atlas_mcp_py.server.app import build_server
     from atlas_mcp_py.server.http import HttpOptions, serve_http
     from atlas_mcp_py.server.stdio import serve_stdio
+    from atlas_mcp_py.server.users import add_token
 
-__all__ = ["HttpOptions", "build_server", "serve_http", "serve_stdio"]
+__all__ = ["HttpOptions", "add_token", "build_server", "serve_http", "serve_stdio"]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,6 +30,10 @@ def __getattr__(name: str) -> Any:
         from atlas_mcp_py.server.http import HttpOptions, serve_http
 
         return {"HttpOptions": HttpOptions, "serve_http": serve_http}[name]
+    if name == "add_token":
+        from atlas_mcp_py.server.users import add_token
+
+        return add_token
     if name == "serve_stdio":
         from atlas_mcp_py.server.stdio import serve_stdio
 

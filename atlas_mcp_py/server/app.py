@@ -22,7 +22,7 @@ from atlas_mcp_py import __version__
 from atlas_mcp_py.atlas import AtlasClient, paced_transport
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.files import UploadCache
-from atlas_mcp_py.jobs import JobBook, Ledger, Submitter
+from atlas_mcp_py.jobs import JobBook, Submitter
 from atlas_mcp_py.server import catalog, generate, ledger_tools, status
 from atlas_mcp_py.server.apps import apps_for_client, player_extension
 from atlas_mcp_py.server.arguments import (
@@ -144,7 +144,7 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        book = await JobBook.open(Ledger.default_path(settings.resolved_state_dir))
+        book = await JobBook.open(settings.ledger_location)
         try:
             # default: the HTTP stack is built by the first request, not at start-up
             async with AtlasClient(settings, transport=paced_transport(transport)) as client:

@@ -23,6 +23,7 @@ from atlas_mcp_py.generation import ConfirmFn, Hooks
 from atlas_mcp_py.server.protocol import report_progress
 from atlas_mcp_py.server.sdk_private import connection_state, progress_requested
 from atlas_mcp_py.server.state import AppState
+from atlas_mcp_py.server.users import user_of
 
 __all__ = [
     "call_hooks",
@@ -153,6 +154,7 @@ def call_hooks(ctx: Context[AppState], *, confirm: ConfirmFn | None = None) -> H
         has_progress=has_progress_token(ctx),
         confirm=confirm,
         stop=app.stopping,
+        owner=user_of(ctx),
     )
 
 

@@ -37,7 +37,7 @@ import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 
-from atlas_mcp_py.config import Settings
+from atlas_mcp_py.config import DEFAULT_HTTP_MAX_IN_FLIGHT, Settings
 from atlas_mcp_py.errors import ConfigError
 from atlas_mcp_py.server.app import AtlasMCPServer, build_server
 from atlas_mcp_py.server.http_gate import HEALTH_PATH, BearerGate, CancelOnDisconnect
@@ -47,6 +47,7 @@ from atlas_mcp_py.server.sdk_private import (
     header_timeout_protocol,
     stop_accepting,
 )
+from atlas_mcp_py.server.users import Users, read_tokens_file
 
 __all__ = [
     "DEFAULT_HTTP_HOST",
@@ -168,7 +169,11 @@ def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> Be
             "HTTP: a server built for stdio would let remote clients' roots grant file access"
         )
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    check_exposure(host, token)
+    users = Users(
+        read_tokens_file(settings.http_tokens_file) if settings.http_tokens_file else {},
+        token,
+    )
+    check_exposure(host, token if not users.by_hash else "tokens file")
     limits = SessionLimits.from_settings(settings)
     inner = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -180,7 +185,7 @@ def create_http_app(server: AtlasMCPServer, settings: Settings, host: str) -> Be
         session_idle_timeout=limits.idle_seconds,
         max_sessions=limits.per_token,  # SessionGuard evicts before the SDK would refuse
     )
-    return BearerGate(SessionGuard(CancelOnDisconnect(inner), limits), token)
+    return BearerGate(SessionGuard(CancelOnDisconnect(inner), limits), token, users)
 
 
 class GracefulServer(uvicorn.Server):
@@ -278,8 +283,17 @@ def create_uvicorn_server(
     return GracefulServer(config, mcp=server, gate=gate, grace=options.shutdown_grace)
 
 
+def http_settings(settings: Settings) -> Settings:
+    """The settings an HTTP server runs with: the HTTP default of the in-flight limit
+    unless ATLAS_MCP_MAX_IN_FLIGHT was set."""
+    if "max_in_flight" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"max_in_flight": DEFAULT_HTTP_MAX_IN_FLIGHT})
+
+
 def serve_http(settings: Settings, options: HttpOptions) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code. Raises `ConfigError` up front."""
+    settings = http_settings(settings)
     mcp = build_server(settings, over_http=True)
     uv = create_uvicorn_server(mcp, settings, options)
     sock = bind_socket(options.host, options.port)
@@ -289,7 +303,9 @@ def serve_http(settings: Settings, options: HttpOptions) -> int:
         shown,
         sock.getsockname()[1],
         MCP_PATH,
-        "required" if settings.http_token else "not set: loopback clients only",
+        "required"
+        if settings.http_token or settings.http_tokens_file
+        else "not set: loopback clients only",
         HEALTH_PATH,
     )
     try:

@@ -15,7 +15,6 @@ exist. A shared static token is not OAuth; a plain `Bearer` check is the whole j
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_mcp_py.server.identity import IDENTITY_SCOPE_KEY, token_identity
+from atlas_mcp_py.server.users import USER_SCOPE_KEY, Users
 
 __all__ = ["HEALTH_PATH", "BearerGate", "CancelOnDisconnect", "is_oauth_discovery"]
 
@@ -85,10 +85,11 @@ class BearerGate:
     notification stream), so shutdown can wait for the tool calls' answers to go out.
     """
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, users: Users | None = None) -> None:
         self.app = app
-        self._token = token.encode() if token else None
-        self._identity = token_identity(self._token) if self._token else None
+        self._users = users if users is not None else Users(single=token or None)
+        self._identity = token_identity(token.encode()) if token else None
+        """Whose tasks a request of the single token sees (server/identity.py)."""
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,11 +105,13 @@ class BearerGate:
         if is_oauth_discovery(scope["path"]):
             await _send_json(send, 404, {"error": "not_found", "error_description": NO_OAUTH})
             return
-        if self._token is not None and not self._authorized(scope):
+        user = self._user(scope) if self._users.required else ""
+        if user is None:
             await self._refuse(scope, send)
             return
-        if self._token is not None:  # who may see which tasks (server/identity.py)
-            scope[IDENTITY_SCOPE_KEY] = self._identity
+        scope[USER_SCOPE_KEY] = user  # who this request is from: `users.user_of(ctx)`
+        if self._users.required:  # who may see which tasks (server/identity.py)
+            scope[IDENTITY_SCOPE_KEY] = f"user:{user}" if user else self._identity
         counted = scope["method"] != "GET"
         self.in_flight += counted
         try:
@@ -116,12 +119,12 @@ class BearerGate:
         finally:
             self.in_flight -= counted
 
-    def _authorized(self, scope: Scope) -> bool:
-        assert self._token is not None
+    def _user(self, scope: Scope) -> str | None:
+        """The user whose bearer token the request carries; None without a valid one."""
         scheme, _, credentials = (_header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(credentials.strip().encode(), self._token)
+            return None
+        return self._users.who(credentials)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         client = scope.get("client") or ("?", 0)

@@ -17,6 +17,7 @@ from atlas_mcp_py.generation import expired
 from atlas_mcp_py.jobs import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
 from atlas_mcp_py.server.results import tool_errors
 from atlas_mcp_py.server.state import AppState, state
+from atlas_mcp_py.server.users import user_of
 
 __all__ = [
     "JobList",
@@ -146,7 +147,10 @@ async def atlas_list_jobs(
     with tool_errors():
         if book.ledger is None:
             raise Refused(book.warning or "The job ledger is unavailable.")
-        records = await book.run(None, lambda ledger: ledger.recent(limit, state=states))
+        owner = user_of(ctx)
+        records = await book.run(
+            None, lambda ledger: ledger.recent(limit, state=states, owner=owner)
+        )
         if records is None:
             raise Refused(f"The job ledger at {book.path} could not be read; see the logs.")
     jobs = [
@@ -162,7 +166,7 @@ async def job_resource(prediction_id: str, ctx: Context[AppState]) -> dict[str, 
     if book.ledger is None:
         raise ResourceNotFoundError(book.warning or "The job ledger is unavailable.")
     record = await book.get(prediction_id)
-    if record is None:
+    if record is None or record.owner != user_of(ctx):  # another user's job: unknown
         raise ResourceNotFoundError(
             f"No job {prediction_id!r} in the ledger at {book.path}; atlas_list_jobs "
             "lists the recorded ones with their prediction_id."

@@ -36,6 +36,7 @@ from atlas_mcp_py.jobs import (
     TaskRecord,
     TaskStore,
     WaitSpec,
+    is_postgres_url,
     new_task_id,
     progress_message,
     wait_for_prediction,
@@ -78,6 +79,12 @@ async def open_tasks(app: AppState) -> AsyncIterator[TaskRuntime | None]:
     answered as without tasks) when the ledger is unavailable. Followers still running
     at the end are stopped; their tasks stay working for the next process."""
     if not app.book.available:
+        yield None
+        return
+    if is_postgres_url(app.book.path):
+        # The task table lives in the SQLite ledger file; a replica's own file would
+        # hide a task from the others. Until it moves into PostgreSQL: no tasks.
+        logger.info("tasks disabled: the job ledger is in PostgreSQL")
         yield None
         return
     try:

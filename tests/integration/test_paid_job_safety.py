@@ -4,6 +4,7 @@ history, the ledger (and a broken one), cost confirmation, pacing."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from mcp.client.context import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from atlas_mcp_py.config import Settings
+from atlas_mcp_py.jobs.backend import open_ledger
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.server.app import build_server
 from atlas_mcp_py.simulator import SIMULATOR_API_KEY, Fault, SimulatorServer
@@ -81,15 +83,29 @@ def sim_job_seconds() -> float:
     return 0.4
 
 
+DATABASES: dict[Path, str] = {}
+"""The PostgreSQL ledger of a test's state dir, when it runs on PostgreSQL."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_backend(request: pytest.FixtureRequest) -> str:
+    """Every paid-job safety test runs on both ledgers."""
+    return str(request.param)
+
+
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "ledger-state"
+def state_dir(tmp_path: Path, ledger_backend: str, request: pytest.FixtureRequest) -> Path:
+    path = tmp_path / "ledger-state"
+    if ledger_backend == "postgres":
+        DATABASES[path] = request.getfixturevalue("postgres").new_database()
+    return path
 
 
 def make_settings(
     sim: SimulatorServer, workspace: Path, state_dir: Path, **overrides: Any
 ) -> Settings:
-    return simulator_settings(sim, workspace, state_dir=state_dir, **overrides)
+    url = DATABASES.get(state_dir)
+    return simulator_settings(sim, workspace, state_dir=state_dir, database_url=url, **overrides)
 
 
 async def eventually(condition: Callable[[], bool]) -> None:
@@ -105,7 +121,8 @@ def head_of(path: Path) -> bytes:
 
 
 def ledger_rows(state_dir: Path) -> list[Any]:
-    with Ledger.open(Ledger.default_path(state_dir)) as ledger:
+    location = DATABASES.get(state_dir) or Ledger.default_path(state_dir)
+    with contextlib.closing(open_ledger(location)) as ledger:
         return ledger.recent(100)
 
 
@@ -301,6 +318,7 @@ def corrupt_ledger(state_dir: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("ledger_backend", ["sqlite"])  # a damaged file
 async def test_a_corrupt_ledger_refuses_generate_with_the_fix_and_other_tools_keep_working(
     sim: SimulatorServer, workspace: Path, state_dir: Path, corrupt_ledger: Path, tmp_path: Path
 ) -> None:

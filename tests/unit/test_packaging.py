@@ -29,7 +29,9 @@ def imported_top_level_modules() -> set[str]:
 
 
 def declared() -> dict[str, Requirement]:
-    requirements = [Requirement(text) for text in PROJECT["dependencies"]]
+    """The dependencies, and the optional extras the package imports lazily (postgres)."""
+    extras = PROJECT["optional-dependencies"]["postgres"]
+    requirements = [Requirement(text) for text in [*PROJECT["dependencies"], *extras]]
     return {canonical(r.name): r for r in requirements}
 
 

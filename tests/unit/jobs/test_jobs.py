@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -14,6 +16,7 @@ import pytest
 
 from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.errors import LedgerError
+from atlas_mcp_py.jobs.backend import JobLedger, open_ledger
 from atlas_mcp_py.jobs.book import JobBook
 from atlas_mcp_py.jobs.ledger import Claim, Ledger
 from atlas_mcp_py.jobs.records import SCHEMA_VERSION, prompt_excerpt
@@ -22,11 +25,13 @@ API = "https://api.atlascloud.ai"
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.open(tmp_path / "state" / "jobs.sqlite3")
+def ledger(ledger_location: str | Path) -> Iterator[JobLedger]:
+    """The ledger on each backend: SQLite and PostgreSQL."""
+    with contextlib.closing(open_ledger(ledger_location)) as opened:
+        yield opened
 
 
-def submit(ledger: Ledger, params_hash: str = "h1", **extra: object) -> int:
+def submit(ledger: JobLedger, params_hash: str = "h1", **extra: object) -> int:
     row = ledger.add(
         model="minimax/hailuo-02/fast",
         api_root=API,
@@ -50,7 +55,7 @@ def test_opening_creates_the_directory_a_versioned_schema_and_wal_mode(tmp_path:
         assert again.count() == 0
 
 
-def test_a_submission_is_recorded_then_gets_its_id_and_every_status(ledger: Ledger) -> None:
+def test_a_submission_is_recorded_then_gets_its_id_and_every_status(ledger: JobLedger) -> None:
     ref = submit(ledger)
     row = ledger.get_ref(ref)
     assert row is not None
@@ -70,7 +75,7 @@ def test_a_submission_is_recorded_then_gets_its_id_and_every_status(ledger: Ledg
     assert row.completed_at is not None and row.local_path == "/work/out/v.mp4"
 
 
-def test_a_failure_keeps_its_error_and_unknown_ids_are_not_updated(ledger: Ledger) -> None:
+def test_a_failure_keeps_its_error_and_unknown_ids_are_not_updated(ledger: JobLedger) -> None:
     ledger.attach(submit(ledger), Prediction(id="p1", status="created"))
     ledger.update(Prediction(id="p1", status="failed", error="moderation says no"))
     row = ledger.get("p1")
@@ -80,7 +85,7 @@ def test_a_failure_keeps_its_error_and_unknown_ids_are_not_updated(ledger: Ledge
 
 
 def test_an_unknown_outcome_stays_listed_and_a_refused_request_is_forgotten(
-    ledger: Ledger,
+    ledger: JobLedger,
 ) -> None:
     lost, refused = submit(ledger, "h1"), submit(ledger, "h2")
     ledger.mark_unknown(lost, "read timeout")
@@ -91,7 +96,7 @@ def test_an_unknown_outcome_stays_listed_and_a_refused_request_is_forgotten(
     assert ledger.recent(10, state=["processing", "completed"]) == []
 
 
-def test_a_lost_id_found_later_merges_with_a_row_another_process_wrote(ledger: Ledger) -> None:
+def test_a_lost_id_found_later_merges_with_a_row_another_process_wrote(ledger: JobLedger) -> None:
     mine, theirs = submit(ledger), submit(ledger)
     ledger.attach(theirs, Prediction(id="p1", status="processing"))
     ledger.attach(mine, Prediction(id="p1", status="processing"), note="found in history")
@@ -99,7 +104,7 @@ def test_a_lost_id_found_later_merges_with_a_row_another_process_wrote(ledger: L
     assert row.prediction_id == "p1" and row.ref == theirs and row.note == "found in history"
 
 
-def test_the_same_request_is_found_by_hash_root_and_time(ledger: Ledger) -> None:
+def test_the_same_request_is_found_by_hash_root_and_time(ledger: JobLedger) -> None:
     old = submit(ledger, "h1", created_at=time.time() - 3600)
     new = submit(ledger, "h1")
     submit(ledger, "h2")
@@ -110,12 +115,12 @@ def test_the_same_request_is_found_by_hash_root_and_time(ledger: Ledger) -> None
     assert [r.ref for r in older] == [new, old]
 
 
-def test_recent_lists_newest_first_within_the_limit(ledger: Ledger) -> None:
+def test_recent_lists_newest_first_within_the_limit(ledger: JobLedger) -> None:
     refs = [submit(ledger, f"h{n}", created_at=1000.0 + n) for n in range(5)]
     assert [r.ref for r in ledger.recent(3)] == refs[::-1][:3]
 
 
-def test_a_job_checked_here_but_submitted_elsewhere_gets_a_row(ledger: Ledger) -> None:
+def test_a_job_checked_here_but_submitted_elsewhere_gets_a_row(ledger: JobLedger) -> None:
     seen = ledger.remember(
         Prediction(id="p9", model="m/x", status="processing"), api_root=API, created_at=5.0
     )
@@ -222,7 +227,7 @@ def test_two_processes_writing_at_once_lose_no_rows(tmp_path: Path) -> None:
     assert {r.state for r in rows} == {"completed"}
 
 
-def test_a_terminal_state_is_never_left_by_a_late_answer(ledger: Ledger) -> None:
+def test_a_terminal_state_is_never_left_by_a_late_answer(ledger: JobLedger) -> None:
     ref = submit(ledger)
     ledger.attach(ref, Prediction(id="p1", status="processing"))
     ledger.update(Prediction(id="p1", status="succeeded", outputs=["https://cdn/v.mp4"]))
@@ -238,7 +243,7 @@ def test_a_terminal_state_is_never_left_by_a_late_answer(ledger: Ledger) -> None
     assert failed is not None and (failed.state, failed.error) == ("failed", "moderation")
 
 
-def test_a_claim_writes_the_row_only_when_no_identical_request_may_count(ledger: Ledger) -> None:
+def test_a_claim_writes_the_row_only_when_no_identical_request_may_count(ledger: JobLedger) -> None:
     def claim(since: float | None, skip: tuple[int, ...] = ()) -> Claim:
         return ledger.claim(
             model="m",
@@ -261,7 +266,7 @@ def test_a_claim_writes_the_row_only_when_no_identical_request_may_count(ledger:
     assert ledger.count() == 3
 
 
-def test_text_that_is_not_utf8_is_stored_cleaned_never_a_crash(ledger: Ledger) -> None:
+def test_text_that_is_not_utf8_is_stored_cleaned_never_a_crash(ledger: JobLedger) -> None:
     ref = ledger.add(
         model="m", api_root=API, params={"prompt": "x\ud83d"}, params_hash="h", prompt="half \ud83d"
     ).ref
@@ -272,7 +277,7 @@ def test_text_that_is_not_utf8_is_stored_cleaned_never_a_crash(ledger: Ledger) -
     assert row.params == {"prompt": "x\ufffd"}
 
 
-def test_the_request_id_and_the_outputs_expiry_are_recorded(ledger: Ledger) -> None:
+def test_the_request_id_and_the_outputs_expiry_are_recorded(ledger: JobLedger) -> None:
     ref = submit(ledger)
     row = ledger.get_ref(ref)
     assert row is not None and row.expires_at == pytest.approx(row.created_at + 14 * 86400)
@@ -311,5 +316,5 @@ def test_a_version_1_ledger_is_migrated_keeping_its_rows(tmp_path: Path) -> None
         assert row.request_id is None
         assert row.expires_at == pytest.approx(1000.0 + 14 * 86400)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     db.close()
