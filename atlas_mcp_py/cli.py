@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from atlas_mcp_py import __version__
 from atlas_mcp_py.config import Settings
@@ -105,8 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _team_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`token add` and `ledger migrate`: running a team server."""
+def _team_commands(sub: Any) -> None:
+    """`token add` and `ledger migrate` (running a team server), added to `sub`, the
+    parser's subcommands."""
     token = sub.add_parser("token", help="HTTP users: add a token to the tokens file")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     add = token_sub.add_parser(
