@@ -29,7 +29,7 @@ from helpers import free_port
 HAPROXY_CONFIG = """
 global
     maxconn 8192
-    log stdout format raw local0 notice
+    log stdout format raw local0 info
 defaults
     mode http
     log global
