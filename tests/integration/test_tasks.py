@@ -310,3 +310,23 @@ async def test_a_json_rpc_error_while_sending_the_approved_job_fails_the_task(
     assert task["error"] == {"code": -32603, "message": "the roots request failed"}
     check("GetTaskResult", task)
     assert sim.state.count("generate") == 0
+
+
+async def test_on_a_postgresql_ledger_a_task_call_gets_the_plain_result_and_no_local_file(
+    sim: SimulatorServer, workspace: Path, tmp_path: Path, postgres: Any
+) -> None:
+    """The task table lives in the SQLite ledger file: with the ledger in PostgreSQL
+    (replicas) a replica's own file would hide its tasks from the others, so tasks are
+    off there and the call is answered as a plain call, its job in PostgreSQL."""
+    url = postgres.new_database()
+    settings = simulator_settings(sim, workspace, state_dir=tmp_path / "state", database_url=url)
+    with anyio.fail_after(20):
+        async with tasks_client(settings) as client:
+            result = await call(client, "atlas_generate_video", {"prompt": "a grey fox"})
+    assert not isinstance(result, CreateTask), result
+    assert sim.state.count("generate") == 1
+    assert not _local_ledger_files(tmp_path)
+
+
+def _local_ledger_files(tmp_path: Path) -> list[Path]:
+    return [*tmp_path.rglob("*.sqlite3"), *Path.cwd().glob("postgresql*")]
