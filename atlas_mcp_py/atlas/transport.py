@@ -44,8 +44,9 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     GETs reuse connections (a poll that meets that race is simply retried).
 
     Building one imports httpcore2 and loads the TLS trust store into an SSL context
-    (60-100 ms on a small machine). A server starts with every IDE session, and many
-    sessions never call a tool, so the first request pays that instead of every start.
+    (60-330 ms on a small machine). A server starts with every IDE session, and many
+    sessions never call a tool, so the first request pays that instead of every start,
+    in a worker thread (the event loop keeps serving), and only for https.
     The trust store honours `SSL_CERT_FILE` (a CA bundle file) and `SSL_CERT_DIR` (a CA
     directory), as OpenSSL and curl do: behind a corporate TLS-inspecting proxy they name
     its CA. `.netrc`, which httpx would also read, is not: no stray credentials are ever
@@ -59,6 +60,7 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
         self._proxies = dict(proxies) if proxies is not None else None
         self._inner: dict[str, httpx2.AsyncHTTPTransport] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._building: anyio.Lock | None = None
 
     def proxy_for(self, url: httpx2.URL) -> str | None:
         """The proxy a request to `url` goes through, or None for a direct connection."""
@@ -80,16 +82,11 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         proxy = self.proxy_for(request.url)
         fresh = request.method == "POST"
-        key = f"{'fresh' if fresh else 'pooled'} {proxy or ''}"
-        if key not in self._inner:  # no await before the assignment: built once
-            options = dict(self._options)
-            if "verify" not in options:
-                options["verify"] = self._ssl_context()
-            if fresh:
-                options["limits"] = httpx2.Limits(max_keepalive_connections=0)
-            self._inner[key] = httpx2.AsyncHTTPTransport(proxy=proxy, **options)
+        tls = request.url.scheme == "https" or (proxy or "").startswith("https://")
+        key = f"{'fresh' if fresh else 'pooled'} {'tls' if tls else 'plain'} {proxy or ''}"
+        inner = self._inner.get(key) or await self._built(key, proxy, fresh=fresh, tls=tls)
         try:
-            return await self._inner[key].handle_async_request(request)
+            return await inner.handle_async_request(request)
         except httpx2.TransportError as exc:
             if proxy:  # what failed may be the proxy, not Atlas: say which was tried
                 exc.add_note(f"{PROXY_NOTE}{proxy}")
@@ -98,6 +95,32 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     async def aclose(self) -> None:
         for inner in self._inner.values():
             await inner.aclose()
+
+    async def _built(
+        self, key: str, proxy: str | None, *, fresh: bool, tls: bool
+    ) -> httpx2.AsyncHTTPTransport:
+        """The transport for `key`, built once, in a worker thread: importing httpcore2
+        and loading the trust store (~100-330 ms) must not stall the event loop, which
+        meanwhile answers the client. A transport that never speaks TLS (plain http://
+        to Atlas, no https proxy) loads no trust store at all."""
+        if self._building is None:
+            self._building = anyio.Lock()
+        async with self._building:
+            if key not in self._inner:
+                self._inner[key] = await anyio.to_thread.run_sync(
+                    self._new_transport, proxy, fresh, tls
+                )
+        return self._inner[key]
+
+    def _new_transport(
+        self, proxy: str | None, fresh: bool, tls: bool
+    ) -> httpx2.AsyncHTTPTransport:
+        options = dict(self._options)
+        if "verify" not in options:  # without TLS, an empty context (no trust store read)
+            options["verify"] = self._ssl_context() if tls else False
+        if fresh:
+            options["limits"] = httpx2.Limits(max_keepalive_connections=0)
+        return httpx2.AsyncHTTPTransport(proxy=proxy, **options)
 
     def _ssl_context(self) -> ssl.SSLContext:
         """The system's trust store, or the CAs `SSL_CERT_FILE` / `SSL_CERT_DIR` name (one

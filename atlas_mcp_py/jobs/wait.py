@@ -178,9 +178,9 @@ class _Reporter:
             elapsed = self.elapsed()
             value = max(round(elapsed, 1), self._last + 0.1)
             self._last = value
-            total = None
-            if self._estimate is not None and value < self._estimate:
-                total = round(self._estimate, 1)
+            total = None  # past the estimate, the job is as far as it goes: the bar full,
+            if self._estimate is not None:  # not dropped (the last report keeps `total`)
+                total = max(round(self._estimate, 1), value)
             self.last_sent_at = self._clock()
             await self._sink(value, total, progress_message(self.status, elapsed))
 

@@ -95,9 +95,11 @@ class AtlasMCPServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        """The SDK's call, with refused arguments and crashes told in plain words."""
+        """The SDK's call, with refused arguments and crashes told in plain words; `null`
+        for an optional argument means "not given" (mcp-use's LangChain adapter sends
+        `null` for every argument the model left out)."""
         try:
-            return await super().call_tool(name, arguments, context)
+            return await super().call_tool(name, self._given(name, arguments), context)
         except UnexpectedToolError as exc:
             raise UnexpectedToolError(crash_text(name)) from exc.__cause__
         except ToolError as exc:
@@ -107,6 +109,14 @@ class AtlasMCPServer(MCPServer[AppState]):
             schema = tools[name].input_schema if name in tools else {}
             errors = exc.__cause__.errors(include_url=False, include_input=False)
             raise tool_error(refused_arguments(name, errors, schema)) from exc.__cause__
+
+    def _given(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """`arguments` without the optional ones sent as `null`: their defaults apply."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is None or None not in arguments.values():
+            return arguments
+        required = set(tool.parameters.get("required") or ())
+        return {k: v for k, v in arguments.items() if v is not None or k in required}
 
 
 _NOT_RETURNED = {

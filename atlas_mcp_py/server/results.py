@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import (
@@ -28,14 +25,13 @@ from atlas_mcp_py.errors import (
     LostSubmission,
     Refused,
 )
-from atlas_mcp_py.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from atlas_mcp_py.generation import JobResult, explain
 
 __all__ = [
     "ModelList",
     "ModelSummary",
     "crash_text",
-    "file_link",
+    "job_link",
     "job_text",
     "tool_error",
     "tool_errors",
@@ -180,20 +176,8 @@ def crash_text(tool: str) -> str:
 
 def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
     content: list[Any] = [TextContent(type="text", text=job_text(result))]
-    if result.video_url:
-        content.append(
-            ResourceLink(
-                type="resource_link",
-                uri=result.video_url,
-                name=f"{result.prediction_id}.mp4",
-                mime_type="video/mp4",
-            )
-        )
-    if result.image_url:
-        content.append(image_link(result.image_url, result.prediction_id))
-    saved = file_link(result)
-    if saved is not None:
-        content.append(saved)
+    if result.prediction_id and result.status != "dry_run":
+        content.append(job_link(result.prediction_id))
     return CallToolResult(
         content=content,
         structured_content=result.dump(),
@@ -201,24 +185,16 @@ def tool_result(result: JobResult, *, is_error: bool = False) -> CallToolResult:
     )
 
 
-def image_link(url: str, prediction_id: str | None) -> ResourceLink:
-    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
-    mime = IMAGE_EXTENSIONS.get(".jpg" if suffix == ".jpeg" else suffix, "image/png")
-    extension = next(e for e, m in IMAGE_EXTENSIONS.items() if m == mime)
-    name = f"{prediction_id or 'image'}{extension}"
-    return ResourceLink(type="resource_link", uri=url, name=name, mime_type=mime)
+def job_link(prediction_id: str) -> ResourceLink:
+    """A link to the job's record, `atlas://jobs/{id}`: a resource this server reads back.
 
-
-def file_link(result: JobResult) -> ResourceLink | None:
-    """A resource link to the saved video (or image), when there is one."""
-    if not result.local_path:
-        return None
-    path = Path(result.local_path)
-    suffix = path.suffix.lower()
+    Not links to the video URL or the saved file: some clients (pydantic-ai 1.x) read
+    every `resource_link` with `resources/read` and hand what they read to the model,
+    and a video's megabytes are no use to a model (nor a URL only the CDN serves to this
+    server's `resources/read`). The text and the structured result carry both."""
     return ResourceLink(
         type="resource_link",
-        uri=path.as_uri(),
-        name=os.path.basename(path),
-        mime_type=IMAGE_EXTENSIONS.get(suffix) or VIDEO_EXTENSIONS.get(suffix, "video/mp4"),
-        size=result.size_bytes,
+        uri=f"atlas://jobs/{prediction_id}",
+        name=f"job {prediction_id}",
+        mime_type="application/json",
     )

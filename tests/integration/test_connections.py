@@ -1,16 +1,21 @@
 """Connections: a billed POST never rides a kept-alive connection (the server may close
 it while the request is on its way, which would make the outcome unknown); polls do reuse
-theirs. Counted by a TCP relay on loopback in front of the simulator."""
+theirs. Counted by a TCP relay on loopback in front of the simulator. And the trust store
+is read only for TLS, off the event loop."""
 
 from __future__ import annotations
 
+import ssl
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.abc
+import httpx2
 import pytest
-from helpers import pipe, simulator_settings, tcp_server
+from helpers import free_port, pipe, simulator_settings, tcp_server
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.atlas.transport import LazyHTTPTransport
@@ -56,3 +61,29 @@ async def test_each_billed_post_opens_its_own_connection_and_polls_share_one(
             posts_opened = accepted[0] - before
     assert polls_opened == 1  # three GETs, one kept-alive connection
     assert posts_opened == 2  # never the GETs' connection, never each other's
+
+
+async def test_plain_http_loads_no_trust_store_and_https_loads_it_off_the_event_loop(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first tool call must not stall the event loop ~330 ms reading the CA bundle:
+    an http:// Atlas (the simulator, a local proxy) never needs it, and for https it is
+    read in a worker thread while the loop keeps answering the client."""
+    loaded_on: list[int] = []
+    real = httpx2.create_ssl_context
+
+    def recording(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        if kwargs.get("verify", True) is not False:
+            loaded_on.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(httpx2, "create_ssl_context", recording)
+    monkeypatch.setattr("httpx2._transports.default.create_ssl_context", recording)
+    transport = LazyHTTPTransport(proxies={})
+    async with httpx2.AsyncClient(transport=transport) as http:
+        answer = await http.get(f"{sim.base_url}/api/v1/models")
+        assert answer.status_code == 200
+        assert loaded_on == []  # plain http: no trust store
+        with pytest.raises(httpx2.ConnectError):  # nothing listens there: loopback, refused
+            await http.get(f"https://127.0.0.1:{free_port()}/api/v1/models")
+    assert loaded_on and threading.get_ident() not in loaded_on

@@ -362,7 +362,7 @@ async def test_save_to_a_directory_writes_the_video_under_a_safe_name(
     assert data["size_bytes"] == saved.stat().st_size
     assert data["video_url"]  # the URL stays in the result
     links = [b for b in result.content if isinstance(b, ResourceLink)]
-    assert {str(link.uri) for link in links} == {data["video_url"], saved.as_uri()}
+    assert [str(link.uri) for link in links] == [f"atlas://jobs/{pid}"]
     assert listing(workspace / "videos") == [saved.name]
     downloads = [r for r in sim.state.requests if r.endpoint == "file"]
     assert downloads and not any(r.authorized for r in downloads)  # no API key sent

@@ -111,7 +111,8 @@ async def test_generate_waits_with_increasing_progress_and_returns_the_video(
     assert data["status"] == "completed"
     assert data["video_url"] == data["outputs"][0]
     assert any(
-        isinstance(b, ResourceLink) and str(b.uri) == data["video_url"] for b in result.content
+        isinstance(b, ResourceLink) and str(b.uri) == f"atlas://jobs/{data['prediction_id']}"
+        for b in result.content
     )
     assert events[-1][0] == "result"
     progress = [e[1] for e in events if e[0] == "progress"]

@@ -156,7 +156,9 @@ async def test_cancelling_the_caller_stops_polling_at_once() -> None:
     assert len(calls) == count
 
 
-async def test_total_is_sent_only_while_an_estimate_exists_and_is_not_exceeded() -> None:
+async def test_total_is_sent_whenever_an_estimate_exists_and_never_below_progress() -> None:
+    """Past the estimate `total` is the progress itself (a full bar), never dropped: a
+    client shows the last notification, the one for the finished job, as complete."""
     fetch, _ = scripted("processing", "processing", "processing", "completed")
     sink, seen = recorder()
     await wait_for_prediction(
@@ -170,7 +172,7 @@ async def test_total_is_sent_only_while_an_estimate_exists_and_is_not_exceeded()
         ),
         on_progress=sink,
     )
-    assert seen and all(total is None for _, total, _ in seen)  # 100 s elapsed > the estimate
+    assert seen and all(total == value for value, total, _ in seen)  # 100 s > the estimate
     fetch, _ = scripted("processing", "completed")
     sink, seen = recorder()
     await wait_for_prediction(

@@ -1,0 +1,124 @@
+"""What agent frameworks' MCP clients send and do, answered: `null` for an optional
+argument (mcp-use's LangChain adapter sends one for every argument the model left out),
+a `resources/read` of every link a result carries (pydantic-ai 1.x reads each
+`resource_link`), output schemas that describe every object (fastmcp's `result.data`
+builds its objects from them), and a progress `total` kept to the last notification.
+tests/e2e/test_agent_frameworks.py runs the frameworks themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import simulator_settings, structured, text_of
+from mcp import Client
+from mcp.types import ResourceLink, TextResourceContents
+
+from atlas_mcp_py.server.app import build_server
+from atlas_mcp_py.simulator import SimulatorServer
+
+pytestmark = pytest.mark.anyio
+
+UNSET_AS_NULL = {
+    "model": None,
+    "image": None,
+    "end_image": None,
+    "duration": None,
+    "resolution": None,
+    "params": None,
+    "wait": None,
+    "max_wait_seconds": None,
+    "dry_run": None,
+    "save_to": None,
+    "overwrite": None,
+    "allow_duplicate": None,
+    "confirm_cost": None,
+}
+
+
+async def test_null_for_any_optional_argument_means_not_given(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        video = await client.call_tool(
+            "atlas_generate_video", {"prompt": "a kite", **UNSET_AS_NULL}
+        )
+        job = structured(video)
+        status = await client.call_tool(
+            "atlas_check_status",
+            {
+                "prediction_id": job["prediction_id"],
+                "wait": None,
+                "max_wait_seconds": None,
+                "save_to": None,
+                "overwrite": None,
+            },
+        )
+        jobs = await client.call_tool("atlas_list_jobs", {"status": None, "limit": None})
+        missing = await client.call_tool("atlas_check_status", {"prediction_id": None})
+    assert not video.is_error, text_of(video)
+    assert job["status"] == "completed"  # wait: null waited, as not giving it does
+    assert not status.is_error and structured(status)["status"] == "completed"
+    assert not jobs.is_error and len(structured(jobs)["jobs"]) == 1
+    assert missing.is_error and "`prediction_id` must be text" in text_of(missing)
+    assert sim.state.count("generate") == 1
+
+
+async def test_every_progress_notification_of_a_job_with_an_estimate_has_its_total(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    """The second job of a model has an estimate (the first one's run time); the
+    notification for its end is the one a client shows last, and keeps `total`."""
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        await client.call_tool("atlas_generate_video", {"prompt": "first"})
+        result = await client.call_tool(
+            "atlas_generate_video", {"prompt": "second"}, progress_callback=on_progress
+        )
+    assert structured(result)["status"] == "completed"
+    assert len(seen) >= 2
+    assert all(total is not None and progress <= total for progress, total in seen), seen
+
+
+def _objects_without_properties(node: Any, path: str) -> list[str]:
+    """Paths of object schemas that name none of their fields."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "object" and not node.get("properties"):
+            if node.get("additionalProperties") in (None, True, False):
+                found.append(path)
+        for key, value in node.items():
+            found += _objects_without_properties(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _objects_without_properties(value, f"{path}[{i}]")
+    return found
+
+
+async def test_every_link_a_result_carries_is_read_back_by_resources_read(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    """pydantic-ai 1.x reads each `resource_link` of a result; one it cannot read fails
+    the whole call (the video made and paid for)."""
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        results = [
+            await client.call_tool("atlas_generate_video", {"prompt": "a", "save_to": "v.mp4"}),
+            await client.call_tool("atlas_generate_image", {"prompt": "b", "save_to": "i.png"}),
+            await client.call_tool("atlas_generate_video", {"prompt": "c", "wait": False}),
+            await client.call_tool("atlas_generate_video", {"prompt": "d [sim:fail]"}),
+        ]
+        links = [b for r in results for b in r.content if isinstance(b, ResourceLink)]
+        read = [await client.read_resource(str(link.uri)) for link in links]
+    assert len(links) == len(results)  # one each, to the job's record
+    for link, answer, result in zip(links, read, results, strict=True):
+        (contents,) = answer.contents
+        assert isinstance(contents, TextResourceContents) and contents.mime_type == link.mime_type
+        record = json.loads(contents.text)
+        assert record["prediction_id"] == structured(result)["prediction_id"]
+    assert json.loads(read[0].contents[0].text)["local_path"] == str(workspace / "v.mp4")  # type: ignore[union-attr]
