@@ -14,7 +14,12 @@ from atlas_mcp_py.generation.explaining import balance_text, explain
 from atlas_mcp_py.generation.finishing import expired, expiry_note, finish
 from atlas_mcp_py.generation.following import follow, wait_for_job
 from atlas_mcp_py.generation.hooks import ConfirmFn, Hooks, ProgressFn, RootsFn, no_progress
-from atlas_mcp_py.generation.outcome import JobResult, elapsed_since, job_result
+from atlas_mcp_py.generation.outcome import (
+    JobResult,
+    absent_when_null,
+    elapsed_since,
+    job_result,
+)
 from atlas_mcp_py.generation.paid import (
     GenerateRequest,
     Prepared,
@@ -38,6 +43,7 @@ __all__ = [
     "RootsFn",
     "Services",
     "Started",
+    "absent_when_null",
     "balance_text",
     "elapsed_since",
     "expired",

@@ -16,7 +16,9 @@ from atlas_mcp_py.atlas import Prediction, trim, unix_seconds
 from atlas_mcp_py.jobs import Plan, Submitted
 
 __all__ = [
+    "REQUEST_SCHEMA",
     "JobResult",
+    "absent_when_null",
     "dry_run_result",
     "elapsed_since",
     "job_result",
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-def _absent_when_null(schema: dict[str, Any]) -> None:
+def absent_when_null(schema: dict[str, Any]) -> None:
     """A field the dump leaves out when null needs no `null` in its schema (and a single
     type is what every client's schema dialect takes): `X | None` reads as `X`."""
     for name, prop in (schema.get("properties") or {}).items():
@@ -36,11 +38,19 @@ def _absent_when_null(schema: dict[str, Any]) -> None:
                 schema["properties"][name] = {**others[0], **rest}
 
 
+REQUEST_SCHEMA: dict[str, Any] = {
+    "properties": {"model": {"type": "string"}},
+    "additionalProperties": True,
+}
+"""The dry run's body: a model and its parameters. Named fields and an explicit `true`
+for the rest, or fastmcp's `result.data` builds it as an empty object."""
+
+
 class JobResult(BaseModel):
     """A job as the generate and check tools return it. Fields that are null are absent
     from the structured result (`dump`), so its schema declares none as nullable."""
 
-    model_config = ConfigDict(json_schema_extra=_absent_when_null)
+    model_config = ConfigDict(json_schema_extra=absent_when_null)
 
     prediction_id: str | None = None
     model: str
@@ -54,7 +64,9 @@ class JobResult(BaseModel):
     local_path: str | None = None
     size_bytes: int | None = None
     estimated_cost_usd: float | None = None
-    request: dict[str, Any] | None = Field(None, description="dry_run: the exact body")
+    request: dict[str, Any] | None = Field(
+        None, description="dry_run: the exact body", json_schema_extra=REQUEST_SCHEMA
+    )
     notes: list[str] = []
     _kind: str = PrivateAttr("video")
 

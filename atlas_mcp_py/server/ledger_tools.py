@@ -9,11 +9,17 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from atlas_mcp_py.atlas import is_inline_marker, kind_of_outputs
 from atlas_mcp_py.errors import Refused
-from atlas_mcp_py.generation import expired
+from atlas_mcp_py.generation import absent_when_null, expired
 from atlas_mcp_py.jobs import STALE_SUBMITTING_SECONDS, JobRecord, RecordState
 from atlas_mcp_py.server.results import tool_errors
 from atlas_mcp_py.server.state import AppState, state
@@ -32,7 +38,10 @@ __all__ = [
 
 
 class JobSummary(BaseModel):
-    """One recorded job as `atlas_list_jobs` shows it."""
+    """One recorded job as `atlas_list_jobs` shows it (null fields left out, but for
+    `prediction_id`: a lost job has none)."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _listed(schema))
 
     prediction_id: str | None
     status: str
@@ -49,12 +58,24 @@ class JobSummary(BaseModel):
     error: str | None = None
     """The failure, or why the outcome is unknown."""
 
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k == "prediction_id"}
+
+
+def _listed(schema: dict[str, Any]) -> None:
+    """The schema as the dump is: only `prediction_id` may be null."""
+    kept = schema["properties"]["prediction_id"]
+    absent_when_null(schema)
+    schema["properties"]["prediction_id"] = kept
+
 
 class JobList(BaseModel):
-    """The output of `atlas_list_jobs`. Each job is a `JobSummary` (declared as a plain
-    object: tools/list is read in every conversation, and the text carries the fields)."""
+    """The output of `atlas_list_jobs`: clients build objects from the schema (fastmcp's
+    `result.data`), so each job's fields are declared (a bare object comes back empty)."""
 
-    jobs: list[dict[str, Any]]
+    jobs: list[JobSummary]
     ledger: str
 
 
@@ -153,11 +174,7 @@ async def atlas_list_jobs(
         )
         if records is None:
             raise Refused(f"The job ledger at {book.path} could not be read; see the logs.")
-    jobs = [
-        {"prediction_id": r.prediction_id, **summarise_job(r).model_dump(exclude_none=True)}
-        for r in records
-    ]
-    return JobList(jobs=jobs, ledger=str(book.path))
+    return JobList(jobs=[summarise_job(r) for r in records], ledger=str(book.path))
 
 
 async def job_resource(prediction_id: str, ctx: Context[AppState]) -> dict[str, Any]:

@@ -34,20 +34,22 @@ def listed_tool(tool: MCPTool) -> MCPTool:
         update={
             "description": " ".join((tool.description or "").split()),
             "input_schema": _optional_inputs(compact_schema(tool.input_schema)),
-            "output_schema": _bare_output(compact_schema(tool.output_schema)),
+            "output_schema": _bare_output(compact_schema(tool.output_schema, outputs=True)),
             "annotations": _explicit_hints(tool.annotations),
         }
     )
 
 
-def compact_schema(schema: Any) -> Any:
+def compact_schema(schema: Any, *, outputs: bool = False) -> Any:
     """The same JSON Schema in fewer bytes: `tools/list` is read in every conversation.
 
     Drops generated `title`s and `default: null`; keeps pydantic's
     `anyOf: [{type: T}, {type: null}]` (never a type array: not every client takes one).
+    `outputs`: an object with named `properties` keeps `additionalProperties: true`
+    (clients that build objects from an output schema, fastmcp's, drop the rest without it).
     """
     if isinstance(schema, list):
-        return [compact_schema(item) for item in schema]
+        return [compact_schema(item, outputs=outputs) for item in schema]
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
@@ -55,14 +57,14 @@ def compact_schema(schema: Any) -> Any:
         if key == "title" and isinstance(value, str):
             continue
         if key in ("properties", "$defs") and isinstance(value, dict):
-            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+            out[key] = {name: compact_schema(sub, outputs=outputs) for name, sub in value.items()}
         elif key == "description" and isinstance(value, str):
             out[key] = " ".join(value.split())
         else:
-            out[key] = compact_schema(value)
+            out[key] = compact_schema(value, outputs=outputs)
     if "default" in out and out["default"] is None:
         del out["default"]
-    if out.get("additionalProperties") is True:
+    if out.get("additionalProperties") is True and not (outputs and "properties" in out):
         del out["additionalProperties"]  # the JSON Schema default
     return out
 

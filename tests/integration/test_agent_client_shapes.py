@@ -91,14 +91,29 @@ def _objects_without_properties(node: Any, path: str) -> list[str]:
     found: list[str] = []
     if isinstance(node, dict):
         if node.get("type") == "object" and not node.get("properties"):
-            if node.get("additionalProperties") in (None, True, False):
-                found.append(path)
+            found.append(path)
         for key, value in node.items():
             found += _objects_without_properties(value, f"{path}.{key}")
     elif isinstance(node, list):
         for i, value in enumerate(node):
             found += _objects_without_properties(value, f"{path}[{i}]")
     return found
+
+
+async def test_output_schemas_name_the_fields_of_every_object(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    """fastmcp's `result.data` is built from the output schema: an object declared bare
+    (`{"type": "object"}`) comes back empty, and one with fields keeps only those unless
+    `additionalProperties` is true (the dry run's request body: any model parameter)."""
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        tools = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+    bare = [p for name, schema in tools.items() for p in _objects_without_properties(schema, name)]
+    assert bare == []
+    jobs = tools["atlas_list_jobs"]["properties"]["jobs"]["items"]  # type: ignore[index]
+    assert {"prediction_id", "status", "video_url", "local_path"} <= set(jobs["properties"])
+    request = tools["atlas_generate_video"]["properties"]["request"]  # type: ignore[index]
+    assert request["additionalProperties"] is True
 
 
 async def test_every_link_a_result_carries_is_read_back_by_resources_read(
