@@ -1,0 +1,117 @@
+"""Agent frameworks, as a new user sets them up (default settings), make a text-only video
+and a video from a local image against the simulator, over stdio and (where the framework
+has it) streamable HTTP. Each is driven the way its agent drives the server: a scripted
+model where the framework has one (pydantic-ai's `FunctionModel`), otherwise the
+framework's own tool objects, called as its agent calls them. Each run records how many
+tool calls the agent needed (printed; README's client table quotes them).
+
+The frameworks are installed by the test run into `.test-cache/frameworks/`
+(tests/agent_frameworks.py); the client scripts are tests/clients/*_agent.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from agent_frameworks import framework_pythons  # noqa: F401  (fixture)
+from helpers import PNG
+from installed_clients import CLIENTS
+from test_real_clients import TOKEN, http_server, stdio_target
+
+from atlas_mcp_py.simulator import SimulatorServer
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths of the installed clients"),
+]
+
+FRAMEWORKS = {
+    # script: (venv, transports)
+    "pydantic_ai_agent.py@mcp1": ("mcp1", ("stdio", "http")),
+    "pydantic_ai_agent.py@mcp2": ("mcp2", ("stdio", "http")),
+    "openai_agents_agent.py": ("mcp2", ("stdio", "http")),
+    "langchain_agent.py": ("mcp1", ("stdio", "http")),
+    "fastmcp_agent.py@mcp1": ("mcp1", ("stdio", "http")),
+    "fastmcp_agent.py@mcp2": ("mcp2", ("stdio", "http")),
+    "mcp_use_agent.py": ("mcp1", ("stdio", "http")),
+    "smolagents_agent.py": ("mcp1", ("stdio",)),
+}
+CASES = [
+    pytest.param(name, transport, id=f"{name.replace('_agent.py', '')}-{transport}")
+    for name, (_, transports) in FRAMEWORKS.items()
+    for transport in transports
+]
+
+
+@pytest.fixture
+def sim_job_seconds() -> float:
+    return 1.5
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "photo.png").write_bytes(PNG)
+    return root
+
+
+async def run_script(python_env: dict[str, str], script: str, *args: str) -> dict[str, Any]:
+    env = dict(python_env)
+    python = env.pop("python")
+    with anyio.fail_after(240):
+        done = await anyio.run_process(
+            [python, str(CLIENTS / script), *args], env=env, check=False
+        )
+    assert done.returncode == 0, done.stderr.decode()[-6000:]
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines, done.stderr.decode()[-6000:]
+    parsed: dict[str, Any] = json.loads(lines[-1])
+    return parsed
+
+
+def assert_both_videos_made(out: dict[str, Any], root: Path, sim: SimulatorServer) -> None:
+    for video, name in (("text", "text.mp4"), ("image", "image.mp4")):
+        made = out["videos"][video]
+        assert made["calls"][0] == "atlas_generate_video", made
+        assert "Video ready" in " ".join(made["last"]), made
+        assert (root / "out" / name).stat().st_size > 0, made
+    assert sim.state.count("generate") == 2  # each paid once
+    (image_job,) = [p for p in sim.state.predictions.values() if "image" in p.params]
+    assert image_job.params["image"].startswith(sim.base_url)  # the local file uploaded
+
+
+@pytest.mark.parametrize(("name", "transport"), CASES)
+async def test_the_framework_makes_both_videos_with_its_default_settings(
+    framework_pythons: dict[str, dict[str, str]],  # noqa: F811
+    sim: SimulatorServer,
+    project: Path,
+    name: str,
+    transport: str,
+) -> None:
+    venv, _ = FRAMEWORKS[name]
+    script = name.split("@")[0]
+    if transport == "stdio":
+        out = await run_script(
+            framework_pythons[venv], script, "stdio", json.dumps(stdio_target(sim, project))
+        )
+    else:
+        process, url = await http_server(sim, project)
+        async with process:
+            try:
+                target = json.dumps({"url": url, "token": TOKEN})
+                out = await run_script(framework_pythons[venv], script, "http", target)
+            finally:
+                process.terminate()
+    print(
+        f"\n{out['framework']} {out['version']} ({transport}): tool calls "
+        + ", ".join(f"{k} {v['tool_calls']}" for k, v in out["videos"].items())
+    )
+    assert_both_videos_made(out, project, sim)
+    for check in out.get("checks", []):
+        assert check["ok"], check
