@@ -61,10 +61,9 @@ class Script:
         text = self.results[-1]
         found = _PREDICTION.search(text)
         if any(mark in text for mark in _RUNNING) and found and len(self.calls) < MAX_CALLS:
-            return self._call(
-                "atlas_check_status",
-                {"prediction_id": found.group(1), "wait": True, "save_to": VIDEOS[self.video]["save_to"]},
-            )
+            save_to = VIDEOS[self.video]["save_to"]
+            arguments = {"prediction_id": found.group(1), "wait": True, "save_to": save_to}
+            return self._call("atlas_check_status", arguments)
         return None
 
     def _call(self, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:

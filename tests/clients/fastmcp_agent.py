@@ -38,20 +38,14 @@ async def main() -> None:
                 last = seen(await session.call_tool(*call))
                 call = script.next_call(last)
             scripts.append(script)
-        jobs = (await session.call_tool("atlas_list_jobs", {})).data
-        first = jobs.jobs[0]
-        checks.append({
-            "name": "list_jobs data.jobs[0]",
-            "ok": bool(getattr(first, "prediction_id", None)) and getattr(first, "status", None) == "completed",
-            "seen": repr(first)[:300],
-        })
-        dry = (await session.call_tool("atlas_generate_video", {"prompt": "a kite", "dry_run": True})).data
-        request = dry.request
-        checks.append({
-            "name": "dry run data.request",
-            "ok": bool(getattr(request, "model", None)) and getattr(request, "prompt", None) == "a kite",
-            "seen": repr(request)[:300],
-        })
+        first = (await session.call_tool("atlas_list_jobs", {})).data.jobs[0]
+        listed = bool(getattr(first, "prediction_id", None))
+        done = getattr(first, "status", None) == "completed"
+        checks.append({"name": "data.jobs[0]", "ok": listed and done, "seen": repr(first)[:300]})
+        dry_run = {"prompt": "a kite", "dry_run": True}
+        request = (await session.call_tool("atlas_generate_video", dry_run)).data.request
+        shown = bool(getattr(request, "model", None)) and getattr(request, "prompt", "") == "a kite"
+        checks.append({"name": "data.request", "ok": shown, "seen": repr(request)[:300]})
     emit("fastmcp Client", version("fastmcp"), scripts, checks=checks, mcp=version("mcp"))
 
 

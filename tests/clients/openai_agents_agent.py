@@ -6,6 +6,7 @@ OpenAI's (the SDK's `Model` interface: no network; tracing is off by environment
 from __future__ import annotations
 
 import asyncio
+import json
 from importlib.metadata import version
 from typing import Any
 
@@ -28,7 +29,9 @@ class ScriptedModel(Model):
     def __init__(self, script: Script) -> None:
         self.script = script
 
-    async def get_response(self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any) -> ModelResponse:
+    async def get_response(
+        self, instructions: Any, input: Any, *args: Any, **kw: Any
+    ) -> ModelResponse:
         last: Any = None
         if isinstance(input, list) and input:
             item = input[-1]
@@ -48,7 +51,7 @@ class ScriptedModel(Model):
                 call_id=f"call_{self.script.video}_{number}",
                 type="function_call",
                 name=call[0],
-                arguments=__import__("json").dumps(call[1]),
+                arguments=json.dumps(call[1]),
                 status="completed",
             )
         return ModelResponse(output=[output], usage=Usage(), response_id=None)

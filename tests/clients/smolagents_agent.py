@@ -24,7 +24,8 @@ def main() -> None:
             while call is not None:
                 call = script.next_call(tools[call[0]](**call[1]))
             scripts.append(script)
-    emit("smolagents", version("smolagents"), scripts, mcpadapt=version("mcpadapt"), mcp=version("mcp"))
+    adapter = {"mcpadapt": version("mcpadapt"), "mcp": version("mcp")}
+    emit("smolagents", version("smolagents"), scripts, **adapter)
 
 
 main()

@@ -3,7 +3,8 @@ and a video from a local image against the simulator, over stdio and (where the 
 has it) streamable HTTP. Each is driven the way its agent drives the server: a scripted
 model where the framework has one (pydantic-ai's `FunctionModel`), otherwise the
 framework's own tool objects, called as its agent calls them. Each run records how many
-tool calls the agent needed (printed; README's client table quotes them).
+tool calls the agent needed (in the JUnit properties and `.test-cache/frameworks/runs.json`;
+README's client table quotes them).
 
 The frameworks are installed by the test run into `.test-cache/frameworks/`
 (tests/agent_frameworks.py); the client scripts are tests/clients/*_agent.py.
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from agent_frameworks import framework_pythons  # noqa: F401  (fixture)
+from agent_frameworks import CACHE, framework_pythons  # noqa: F401  (fixture)
 from helpers import PNG
 from installed_clients import CLIENTS
 from test_real_clients import TOKEN, http_server, stdio_target
@@ -41,6 +43,7 @@ FRAMEWORKS = {
     "mcp_use_agent.py": ("mcp1", ("stdio", "http")),
     "smolagents_agent.py": ("mcp1", ("stdio",)),
 }
+RUNS = CACHE / "runs.json"
 CASES = [
     pytest.param(name, transport, id=f"{name.replace('_agent.py', '')}-{transport}")
     for name, (_, transports) in FRAMEWORKS.items()
@@ -65,14 +68,19 @@ async def run_script(python_env: dict[str, str], script: str, *args: str) -> dic
     env = dict(python_env)
     python = env.pop("python")
     with anyio.fail_after(240):
-        done = await anyio.run_process(
-            [python, str(CLIENTS / script), *args], env=env, check=False
-        )
+        done = await anyio.run_process([python, str(CLIENTS / script), *args], env=env, check=False)
     assert done.returncode == 0, done.stderr.decode()[-6000:]
     lines = done.stdout.decode().strip().splitlines()
     assert lines, done.stderr.decode()[-6000:]
     parsed: dict[str, Any] = json.loads(lines[-1])
     return parsed
+
+
+def record(key: str, out: dict[str, Any]) -> None:
+    """Keep the run in `.test-cache/frameworks/runs.json` (what README's table quotes)."""
+    runs = json.loads(RUNS.read_text()) if RUNS.exists() else {}
+    runs[key] = {"tool_calls": out["tool_calls"], "mcp": out.get("mcp")}
+    RUNS.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
 
 
 def assert_both_videos_made(out: dict[str, Any], root: Path, sim: SimulatorServer) -> None:
@@ -93,6 +101,7 @@ async def test_the_framework_makes_both_videos_with_its_default_settings(
     project: Path,
     name: str,
     transport: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     venv, _ = FRAMEWORKS[name]
     script = name.split("@")[0]
@@ -108,10 +117,9 @@ async def test_the_framework_makes_both_videos_with_its_default_settings(
                 out = await run_script(framework_pythons[venv], script, "http", target)
             finally:
                 process.terminate()
-    print(
-        f"\n{out['framework']} {out['version']} ({transport}): tool calls "
-        + ", ".join(f"{k} {v['tool_calls']}" for k, v in out["videos"].items())
-    )
+    calls = {video: made["tool_calls"] for video, made in out["videos"].items()}
+    record_property("tool_calls", calls)
+    record(f"{name.split('@')[0]}:{out['version']}:{transport}", {**out, "tool_calls": calls})
     assert_both_videos_made(out, project, sim)
     for check in out.get("checks", []):
         assert check["ok"], check
