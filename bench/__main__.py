@@ -23,6 +23,7 @@ from bench.common import Measurement, machine
 # Module names under bench/, in the order they run.
 BENCHES = [
     "startup",
+    "first_call",
     "calls",
     "latency",
     "concurrency",

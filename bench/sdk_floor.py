@@ -5,7 +5,8 @@ makes the same number of HTTP requests (httpx2, to the simulator), then returns.
 
     python -m bench.sdk_floor        # serves MCP over stdio (started by bench.concurrency)
 
-`FLOOR_HTTP_URL` is the URL its requests fetch.
+`FLOOR_HTTP_URL` is the URL its requests fetch. Its `models` tool, one GET of that URL, is
+the anchor of bench.first_call.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ def build() -> MCPServer[Any]:
             if step < notifications:
                 await ctx.report_progress(step + 1, None, f"floor · {step + 1}")
         return "done"
+
+    @server.tool()
+    async def models() -> str:
+        """One GET of the URL (the simulator's model list): bench.first_call's anchor."""
+        answer = await http.get(url)
+        answer.raise_for_status()
+        return answer.text
 
     return server
 

@@ -30,7 +30,7 @@ class ScriptedModel(Model):
         self.script = script
 
     async def get_response(
-        self, instructions: Any, input: Any, *args: Any, **kw: Any
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
     ) -> ModelResponse:
         last: Any = None
         if isinstance(input, list) and input:
