@@ -137,7 +137,7 @@ async def wait_for_job(
     """Wait on a running job (progress, ledger updates, stop) and finish its result.
     The one wait every use case shares, its hooks and hand-off notes together."""
     settings, book = services.settings, services.book
-    budget = wait_budget(settings, max_wait_seconds, hooks.has_progress)
+    budget = wait_budget(settings, max_wait_seconds, hooks.has_progress, hooks.time_limit)
     until = hooks.clock() + budget
     if started_at is None:
         known = elapsed_since(prediction.created_at)

@@ -42,6 +42,9 @@ class Hooks:
     has_progress: bool = False
     """Do the progress reports reach anyone? Without them a caller's client may time out,
     so a wait is capped (`config.NO_PROGRESS_MAX_WAIT_SECONDS`) and sends no heartbeat."""
+    time_limit: float | None = None
+    """The caller's client's own time limit on a call, when known (it abandoned one after
+    that long): a wait without progress ends before it, with the job's id."""
     confirm: ConfirmFn | None = None
     """Asked once the job is planned and priced, before anything is opened or sent;
     None: no confirmation needed."""

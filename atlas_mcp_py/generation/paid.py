@@ -117,7 +117,9 @@ async def submit(services: Services, hooks: Hooks, prepared: Prepared) -> Starte
     opened = await open_sources(services, hooks, local)
     sources = dict(zip(plan.local, opened, strict=True))
     check_files(plan, sources)
-    budget = wait_budget(services.settings, request.max_wait_seconds, hooks.has_progress)
+    budget = wait_budget(
+        services.settings, request.max_wait_seconds, hooks.has_progress, hooks.time_limit
+    )
     called = hooks.clock()  # the budget covers the local queue and the wait
     try:
         job = await _send(services, hooks, plan, sources, request, budget)

@@ -53,12 +53,20 @@ class Services:
         return self.durations.of(model)
 
 
-def wait_budget(settings: Settings, requested: float | None, has_progress: bool) -> float:
+def wait_budget(
+    settings: Settings,
+    requested: float | None,
+    has_progress: bool,
+    time_limit: float | None = None,
+) -> float:
     """How long a call may wait on its job: the server's cap, the caller's, and (when no
-    progress reaches the caller, whose client may time out) the no-progress cap."""
+    progress reaches the caller, whose client may time out) the no-progress cap, and a
+    second less than the client's own limit when it is known (a fifth, above 5 s)."""
     budget = settings.max_wait_seconds
     if requested is not None:
         budget = min(budget, requested)
     if not has_progress:
         budget = min(budget, NO_PROGRESS_MAX_WAIT_SECONDS)
+        if time_limit is not None:
+            budget = min(budget, time_limit - max(1.0, time_limit / 5))
     return max(0.0, budget)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx2
+from anyio import get_cancelled_exc_class
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.message import SessionMessage
@@ -28,13 +31,14 @@ from atlas_mcp_py.server.apps import apps_for_client, player_extension
 from atlas_mcp_py.server.arguments import (
     refused_arguments,
 )
+from atlas_mcp_py.server.client_context import has_progress_token
 from atlas_mcp_py.server.protocol import shape_for_version
 from atlas_mcp_py.server.results import (
     crash_text,
     tool_error,
 )
 from atlas_mcp_py.server.sdk_private import ReadStream, WriteStream, lowlevel_server
-from atlas_mcp_py.server.state import AppState, default_roots
+from atlas_mcp_py.server.state import CLIENT_WAIT_LIMIT, AppState, default_roots, state
 from atlas_mcp_py.server.task_legacy import legacy_task_calls
 from atlas_mcp_py.server.tasks import TasksExtension
 from atlas_mcp_py.server.toolschema import listed_tool
@@ -60,6 +64,10 @@ class AtlasMCPServer(MCPServer[AppState]):
     _shutting_down: bool = False
     over_http: bool = False
     """Served over HTTP (`build_server(..., over_http=True)`): client roots grant nothing."""
+    _gave_up_after: weakref.WeakKeyDictionary[object, float]
+    """Client (over stdio, the one: keyed by the AppState's `client`; over HTTP, its
+    connection) -> the shortest time it waited for a call without a progress token
+    before abandoning it (its request timeout, told by `notifications/cancelled`)."""
 
     @contextmanager
     def serving(self, app: AppState) -> Iterator[AppState]:
@@ -98,8 +106,10 @@ class AtlasMCPServer(MCPServer[AppState]):
         """The SDK's call, with refused arguments and crashes told in plain words; `null`
         for an optional argument means "not given" (mcp-use's LangChain adapter sends
         `null` for every argument the model left out)."""
+        gave_up = _GaveUp(context, self._gave_up_after, over_http=self.over_http)
         try:
-            return await super().call_tool(name, self._given(name, arguments), context)
+            with gave_up:
+                return await super().call_tool(name, self._given(name, arguments), context)
         except UnexpectedToolError as exc:
             raise UnexpectedToolError(crash_text(name)) from exc.__cause__
         except ToolError as exc:
@@ -117,6 +127,50 @@ class AtlasMCPServer(MCPServer[AppState]):
             return arguments
         required = set(tool.parameters.get("required") or ())
         return {k: v for k, v in arguments.items() if v is not None or k in required}
+
+
+class _GaveUp:
+    """Around one tool call: learns the session's request timeout when the client abandons
+    a call without a progress token (`notifications/cancelled` cancels it), and gives
+    the call the timeout learned so far (`CLIENT_WAIT_LIMIT`, read by `wait_budget`)."""
+
+    def __init__(
+        self,
+        context: Context[AppState, Any] | None,
+        known: weakref.WeakKeyDictionary[object, float],
+        *,
+        over_http: bool,
+    ) -> None:
+        self._known = known
+        self._app: AppState | None = None
+        self._client: object = None
+        try:
+            if context is not None and not has_progress_token(context):
+                self._app = state(context)
+                # the client: over stdio, the one this process serves; over HTTP, the
+                # session's connection (a 2026-era stateless request has its own)
+                session = context.request_context.session
+                stdio = self._app.client  # any object of this process's one connection
+                self._client = getattr(session, "_connection", session) if over_http else stdio
+        except (AttributeError, LookupError, ValueError):  # no request: nothing to learn
+            self._app = None
+
+    def __enter__(self) -> None:
+        self._started = time.monotonic()
+        limit = self._known.get(self._client) if self._app else None
+        self._token = CLIENT_WAIT_LIMIT.set(limit)
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        CLIENT_WAIT_LIMIT.reset(self._token)
+        app = self._app
+        if app is None or kind is None or not issubclass(kind, get_cancelled_exc_class()):
+            return
+        if app.stopping.is_set():  # shutdown, not the client
+            return
+        waited = time.monotonic() - self._started
+        known = self._known.get(self._client)
+        self._known[self._client] = waited if known is None else min(known, waited)
+        logger.info("the client abandoned a call after %.1f s: later waits end sooner", waited)
 
 
 _NOT_RETURNED = {
@@ -183,6 +237,7 @@ def build_server(
     )
     tasks_extension.bind(mcp)
     mcp.over_http = over_http
+    mcp._gave_up_after = weakref.WeakKeyDictionary()
 
     catalog.register(mcp)  # atlas_list_models, atlas_upload_media
     generate.register(mcp)  # atlas_generate_video, atlas_generate_image

@@ -22,7 +22,7 @@ from atlas_mcp_py.files import AllowedRoots, too_broad
 from atlas_mcp_py.generation import ConfirmFn, Hooks
 from atlas_mcp_py.server.protocol import report_progress
 from atlas_mcp_py.server.sdk_private import connection_state, progress_requested
-from atlas_mcp_py.server.state import AppState
+from atlas_mcp_py.server.state import CLIENT_WAIT_LIMIT, AppState
 from atlas_mcp_py.server.users import user_of
 
 __all__ = [
@@ -152,6 +152,7 @@ def call_hooks(ctx: Context[AppState], *, confirm: ConfirmFn | None = None) -> H
         roots=roots,
         progress=progress,
         has_progress=has_progress_token(ctx),
+        time_limit=CLIENT_WAIT_LIMIT.get(),
         confirm=confirm,
         stop=app.stopping,
         owner=user_of(ctx),

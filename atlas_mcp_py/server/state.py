@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextvars import ContextVar
 
 from mcp.server.mcpserver import Context
 
@@ -12,6 +13,7 @@ from atlas_mcp_py.files import AllowedRoots, too_broad
 from atlas_mcp_py.generation import Services
 
 __all__ = [
+    "CLIENT_WAIT_LIMIT",
     "AppState",
     "default_roots",
     "state",
@@ -22,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 AppState = Services
 """What every tool call shares: the lifespan's `generation.Services`."""
+
+
+CLIENT_WAIT_LIMIT: ContextVar[float | None] = ContextVar("client_wait_limit", default=None)
+"""The calling client's request timeout, when it has shown one by abandoning a call (set
+for each call by AtlasMCPServer.call_tool; `Hooks.time_limit` carries it to the waits)."""
 
 
 def state(ctx: Context[AppState]) -> AppState:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from helpers import simulator_settings, structured, text_of
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.types import ResourceLink, TextResourceContents
 
 from atlas_mcp_py.server.app import build_server
@@ -137,3 +137,26 @@ async def test_every_link_a_result_carries_is_read_back_by_resources_read(
         record = json.loads(contents.text)
         assert record["prediction_id"] == structured(result)["prediction_id"]
     assert json.loads(read[0].contents[0].text)["local_path"] == str(workspace / "v.mp4")  # type: ignore[union-attr]
+
+
+async def test_a_client_that_abandoned_a_wait_is_answered_within_its_time_limit_after(
+    slow_sim: SimulatorServer, workspace: Path
+) -> None:
+    """The OpenAI Agents SDK stops waiting after 5 s and sends no progress token: the
+    call it abandons tells the server its limit (`notifications/cancelled`), and the
+    session's later waits end a second before it, with the job's id to check again."""
+    async with Client(build_server(simulator_settings(slow_sim, workspace))) as client:
+        with pytest.raises(MCPError):  # the client's own timeout: the job is made regardless
+            await client.call_tool(
+                "atlas_generate_video", {"prompt": "a long one"}, read_timeout_seconds=3
+            )
+        (job,) = slow_sim.state.predictions.values()
+        status = await client.call_tool(
+            "atlas_check_status", {"prediction_id": job.id, "wait": True}, read_timeout_seconds=3
+        )
+        again = await client.call_tool(
+            "atlas_generate_video", {"prompt": "a long one"}, read_timeout_seconds=3
+        )
+    assert "still running" in text_of(status) and job.id in text_of(status)
+    assert structured(again)["prediction_id"] == job.id  # the duplicate guard: paid once
+    assert slow_sim.state.count("generate") == 1
