@@ -26,6 +26,8 @@ MAX_CALLS = 12
 
 _PREDICTION = re.compile(r'prediction[_ ]id[\\"\': =]*([0-9a-f]{32})')
 _RUNNING = ("still running", '"status": "processing"', "'status': 'processing'")
+_FAILED_CALL = ("An error occurred while running the tool", "Timed out")
+"""What a framework hands its model when its client gave up on a call (its time limit)."""
 
 
 def argv() -> tuple[str, dict[str, Any]]:
@@ -51,6 +53,8 @@ class Script:
     video: str
     calls: list[str] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
+    abandoned: int = 0
+    """Calls the framework's client gave up on (its time limit)."""
 
     def next_call(self, last_result: Any | None) -> tuple[str, dict[str, Any]] | None:
         """The tool call to make after `last_result` (None: the first), or None: done."""
@@ -59,6 +63,9 @@ class Script:
         if not self.calls:
             return self._call("atlas_generate_video", dict(VIDEOS[self.video]))
         text = self.results[-1]
+        if any(mark in text for mark in _FAILED_CALL) and len(self.calls) < MAX_CALLS:
+            self.abandoned += 1
+            return self._call(*self._last)  # "Please try again", as a model does
         found = _PREDICTION.search(text)
         if any(mark in text for mark in _RUNNING) and found and len(self.calls) < MAX_CALLS:
             save_to = VIDEOS[self.video]["save_to"]
@@ -68,10 +75,16 @@ class Script:
 
     def _call(self, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         self.calls.append(name)
+        self._last = (name, arguments)
         return name, arguments
 
     def report(self) -> dict[str, Any]:
-        return {"tool_calls": len(self.calls), "calls": self.calls, "last": self.results[-1:]}
+        return {
+            "tool_calls": len(self.calls),
+            "calls": self.calls,
+            "abandoned": self.abandoned,
+            "last": self.results[-1:],
+        }
 
 
 def emit(framework: str, version: str, scripts: list[Script], **extra: Any) -> None:

@@ -123,3 +123,26 @@ async def test_the_framework_makes_both_videos_with_its_default_settings(
     assert_both_videos_made(out, project, sim)
     for check in out.get("checks", []):
         assert check["ok"], check
+
+
+@pytest.mark.parametrize("sim_job_seconds", [8.0])
+async def test_the_openai_agents_sdk_gets_a_video_that_outlasts_its_5_s_call_limit(
+    framework_pythons: dict[str, dict[str, str]],  # noqa: F811
+    sim: SimulatorServer,
+    project: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """`client_session_timeout_seconds` is 5 s by default and no progress token is sent:
+    the first generate call is abandoned (the agent is told to try again), which tells
+    the server the limit; the retry is the same job (the duplicate guard: paid once),
+    answered within the limit, and every later call too (the second video's included),
+    atlas_check_status finishing what the generate call hands back."""
+    target = json.dumps(stdio_target(sim, project))
+    out = await run_script(framework_pythons["mcp2"], "openai_agents_agent.py", "stdio", target)
+    calls = {video: made["tool_calls"] for video, made in out["videos"].items()}
+    record_property("tool_calls", calls)
+    record(f"openai_agents_agent.py:{out['version']}:stdio:8s-jobs", {**out, "tool_calls": calls})
+    assert_both_videos_made(out, project, sim)
+    assert all(n <= 10 for n in calls.values())  # within the Runner's default max_turns
+    abandoned = [made["abandoned"] for made in out["videos"].values()]
+    assert abandoned == [1, 0], out  # the first call taught the server the limit
