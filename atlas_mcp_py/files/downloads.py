@@ -27,6 +27,7 @@ from atlas_mcp_py.files.saves import (
     _final_name,
     _place,
     _write_all,
+    same_files,
 )
 
 __all__ = [
@@ -166,7 +167,9 @@ async def save_video(
     no deadline).
 
     Raises `DownloadFailed` (network, address, deadline or content) or `FileRefused`
-    (destination); in every case, cancellation included, nothing is left on disk.
+    (destination); in every case, cancellation included, nothing is left on disk. A
+    destination already holding the same bytes is the saved file (a retried call for the
+    same job).
     """
     await guard.check(_check_url(url))
     try:
@@ -187,8 +190,12 @@ async def save_video(
                 finally:
                     os.close(fd)
                 final = _final_name(plan, stem, extension)
-                await anyio.to_thread.run_sync(_place, dir_fd, temp, final, plan.overwrite)
-                placed = True
+                try:
+                    await anyio.to_thread.run_sync(_place, dir_fd, temp, final, plan.overwrite)
+                    placed = True
+                except FileRefused:  # taken: by these very bytes, it is the result
+                    if not await anyio.to_thread.run_sync(same_files, dir_fd, temp, final):
+                        raise
                 await anyio.to_thread.run_sync(os.fsync, dir_fd)
             finally:
                 if not placed:

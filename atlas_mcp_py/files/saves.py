@@ -27,6 +27,7 @@ __all__ = [
     "default_stem",
     "numbered",
     "plan_save",
+    "same_files",
     "save_bytes",
 ]
 
@@ -259,6 +260,29 @@ def _same_file(dir_fd: int, name: str, content: bytes) -> bool:
             return existing.read() == content
     finally:
         os.close(fd)
+
+
+def same_files(dir_fd: int, first: str, second: str) -> bool:
+    """Are `first` and `second` (in `dir_fd`, links not followed) regular files with the
+    same bytes? A download that finds its destination taken by the very same video (an
+    earlier call for this job saved it: its client gave up and called again) keeps that."""
+    files = []
+    try:
+        for name in (first, second):
+            flags = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            files.append(os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb"))
+        infos = [os.fstat(f.fileno()) for f in files]
+        if not all(stat.S_ISREG(i.st_mode) for i in infos) or infos[0].st_size != infos[1].st_size:
+            return False
+        while chunk := files[0].read(1 << 20):
+            if chunk != files[1].read(len(chunk)):
+                return False
+        return True
+    except OSError:
+        return False
+    finally:
+        for f in files:
+            f.close()
 
 
 def _write_new(dir_fd: int, content: bytes, final: str, overwrite: bool) -> None:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from helpers import simulator_settings, structured, text_of
 from mcp import Client, MCPError
@@ -160,3 +161,30 @@ async def test_a_client_that_abandoned_a_wait_is_answered_within_its_time_limit_
     assert "still running" in text_of(status) and job.id in text_of(status)
     assert structured(again)["prediction_id"] == job.id  # the duplicate guard: paid once
     assert slow_sim.state.count("generate") == 1
+
+
+async def test_a_retried_call_for_the_same_job_and_save_to_returns_the_saved_file(
+    sim: SimulatorServer, workspace: Path
+) -> None:
+    """A client that gave up on a call calls again with the same arguments while the
+    first still waits: the duplicate guard hands back the same job, and whichever call
+    saves second finds this job's video already there, and returns it."""
+    arguments = {"prompt": "a kite over the sea", "save_to": "out/kite.mp4"}
+    async with Client(build_server(simulator_settings(sim, workspace))) as client:
+        results: list[Any] = []
+
+        async def call() -> None:
+            results.append(await client.call_tool("atlas_generate_video", arguments))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(call)
+            await anyio.sleep(0.2)
+            group.start_soon(call)
+    saved = workspace / "out" / "kite.mp4"
+    assert sim.state.count("generate") == 1
+    for result in results:
+        data = structured(result)
+        assert not result.is_error and data.get("local_path") == str(saved), text_of(result)
+        assert data["size_bytes"] == saved.stat().st_size
+        assert "failed" not in text_of(result)
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["kite.mp4"]
