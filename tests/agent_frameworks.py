@@ -2,7 +2,8 @@
 the test run once per run under `.test-cache/frameworks/`, in two virtual environments
 side by side: the frameworks on the MCP Python SDK 1.x share one, those on 2.x the other
 (their `mcp` pins conflict with this project's, and a venv each would double the install).
-A venv is reinstalled when its requirement list changes (its `requirements.txt`)."""
+Each installs from its pinned list, tests/clients/frameworks-<venv>.txt (`pip freeze` of
+an install of `ENVS`: no resolving, the same versions everywhere), again when it changes."""
 
 from __future__ import annotations
 
@@ -33,13 +34,13 @@ ENVS: dict[str, list[str]] = {
         "fastmcp>=3",
     ],
 }
-"""venv -> its requirements. smolagents' mcpadapt works only on `mcp` 1.x. pydantic-ai
-1.x's `MCPServerStdio`/`MCPServerStreamableHTTP` need only `mcp` (its `[mcp]` extra's
+"""venv -> what its pinned list was made from. smolagents' mcpadapt works only on `mcp`
+1.x. pydantic-ai 1.x's `MCPServerStdio`/`MCPServerStreamableHTTP` need only `mcp` (its `[mcp]` extra's
 fastmcp-slim 3 serves `MCPToolset` and would overwrite fastmcp 2's files here)."""
 
 
 def _wanted(name: str) -> str:
-    return "\n".join(ENVS[name]) + "\n"
+    return (REPO / "tests" / "clients" / f"frameworks-{name}.txt").read_text()
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +54,9 @@ def framework_pythons() -> dict[str, dict[str, str]]:
         if marker.exists() and marker.read_text() == _wanted(name):
             continue
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        command = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *ENVS[name]]
+        pins = REPO / "tests" / "clients" / f"frameworks-{name}.txt"
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
+        command = [*pip, "-r", str(pins)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         running.append((command, process, marker))
     for command, process, marker in running:
