@@ -35,8 +35,9 @@ ENVS: dict[str, list[str]] = {
     ],
 }
 """venv -> what its pinned list was made from. smolagents' mcpadapt works only on `mcp`
-1.x. pydantic-ai 1.x's `MCPServerStdio`/`MCPServerStreamableHTTP` need only `mcp` (its `[mcp]` extra's
-fastmcp-slim 3 serves `MCPToolset` and would overwrite fastmcp 2's files here)."""
+1.x. pydantic-ai 1.x's `MCPServerStdio` and `MCPServerStreamableHTTP` need only `mcp`
+(its `[mcp]` extra's fastmcp-slim 3 serves `MCPToolset`, and would overwrite fastmcp 2's
+files here)."""
 
 
 def _wanted(name: str) -> str:
