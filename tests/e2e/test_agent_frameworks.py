@@ -53,7 +53,7 @@ CASES = [
 
 @pytest.fixture
 def sim_job_seconds() -> float:
-    return 1.5
+    return 1.0
 
 
 @pytest.fixture
