@@ -52,7 +52,9 @@ async def test_tools_list_is_small_and_every_tool_is_fully_described(
         listing = await client.list_tools()
     # the bytes as sent: compact JSON, the answer's envelope included
     wire = listing.model_dump_json(by_alias=True, exclude_none=True)
-    assert len(wire.encode()) < 7000, len(wire.encode())
+    # 7,000 until the job summary and dry-run request types were declared (+~500 bytes:
+    # clients that build objects from output schemas, fastmcp's, got them empty)
+    assert len(wire.encode()) < 7500, len(wire.encode())
     names = {tool.name for tool in listing.tools}
     assert {"atlas_list_models", "atlas_upload_media", "atlas_generate_video"} <= names
     assert {"atlas_generate_image", "atlas_check_status"} <= names
