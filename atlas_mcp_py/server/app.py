@@ -37,7 +37,13 @@ from atlas_mcp_py.server.results import (
     crash_text,
     tool_error,
 )
-from atlas_mcp_py.server.sdk_private import ReadStream, WriteStream, lowlevel_server
+from atlas_mcp_py.server.sdk_private import (
+    ReadStream,
+    WriteStream,
+    client_connection,
+    lowlevel_server,
+    required_arguments,
+)
 from atlas_mcp_py.server.state import CLIENT_WAIT_LIMIT, AppState, default_roots, state
 from atlas_mcp_py.server.task_legacy import legacy_task_calls
 from atlas_mcp_py.server.tasks import TasksExtension
@@ -122,10 +128,11 @@ class AtlasMCPServer(MCPServer[AppState]):
 
     def _given(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """`arguments` without the optional ones sent as `null`: their defaults apply."""
-        tool = self._tool_manager.get_tool(name)
-        if tool is None or None not in arguments.values():
+        if None not in arguments.values():
             return arguments
-        required = set(tool.parameters.get("required") or ())
+        required = required_arguments(self, name)
+        if required is None:
+            return arguments
         return {k: v for k, v in arguments.items() if v is not None or k in required}
 
 
@@ -151,7 +158,7 @@ class _GaveUp:
                 # session's connection (a 2026-era stateless request has its own)
                 session = context.request_context.session
                 stdio = self._app.client  # any object of this process's one connection
-                self._client = getattr(session, "_connection", session) if over_http else stdio
+                self._client = client_connection(session) if over_http else stdio
         except (AttributeError, LookupError, ValueError):  # no request: nothing to learn
             self._app = None
 

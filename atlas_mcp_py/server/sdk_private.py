@@ -33,11 +33,13 @@ logger = logging.getLogger("atlas_mcp_py.server.http_sessions")
 __all__ = [
     "ReadStream",
     "WriteStream",
+    "client_connection",
     "connection_state",
     "disable_sse_drain",
     "header_timeout_protocol",
     "lowlevel_server",
     "progress_requested",
+    "required_arguments",
     "stop_accepting",
 ]
 
@@ -126,6 +128,32 @@ def connection_state(session: ServerSession) -> dict[str, Any] | None:
     connection = getattr(session, "_connection", None)
     state = getattr(connection, "state", None)
     return state if isinstance(state, dict) else None
+
+
+def client_connection(session: ServerSession) -> object:
+    """8. `ServerSession._connection` (mcp/server/session.py, mcp/server/connection.py).
+
+    Why: a client's own time limit, learned when it abandons a call, is kept per client:
+    over HTTP that is the MCP session's connection (the per-request session object is new
+    for every request). The session itself when there is none (a 2026-era stateless
+    request: nothing carries over, the limit is learned again).
+    On upgrade: check `ServerSession.__init__`; prefer a public accessor once one exists.
+    """
+    return getattr(session, "_connection", None) or session
+
+
+def required_arguments(server: MCPServer[Any], tool: str) -> set[str] | None:
+    """9. `MCPServer._tool_manager` and its `get_tool(name).parameters`
+    (mcp/server/mcpserver/server.py, tools/tool_manager.py).
+
+    Why: `null` for an optional argument is dropped before the SDK validates (mcp-use's
+    LangChain adapter sends one for every argument left out); which are required is the
+    registered tool's own schema, which `list_tools` gives only reshaped and async.
+    None for an unknown tool (the SDK's call then says so).
+    On upgrade: check `MCPServer.__init__` and `Tool.parameters`.
+    """
+    registered = server._tool_manager.get_tool(tool)
+    return None if registered is None else set(registered.parameters.get("required") or ())
 
 
 def progress_requested(session: ServerSession) -> bool:
