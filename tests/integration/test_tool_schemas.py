@@ -111,4 +111,4 @@ async def test_only_the_2025_11_25_era_lists_task_support_and_it_costs_78_bytes(
         bare = json.dumps({**listed, "tools": without}, separators=(",", ":"))
         assert len(wire.encode()) - len(bare.encode()) == 2 * 39
     assert set(sizes) == {"2025-11-25", "2026-07-28"}
-    assert max(sizes.values()) < 7000, sizes
+    assert max(sizes.values()) < 7500, sizes  # the job summary and request types: ~+450
