@@ -38,12 +38,9 @@ def absent_when_null(schema: dict[str, Any]) -> None:
                 schema["properties"][name] = {**others[0], **rest}
 
 
-REQUEST_SCHEMA: dict[str, Any] = {
-    "properties": {"model": {"type": "string"}},
-    "additionalProperties": True,
-}
-"""The dry run's body: a model and its parameters. Named fields and an explicit `true`
-for the rest, or fastmcp's `result.data` builds it as an empty object."""
+REQUEST_SCHEMA: dict[str, Any] = {"additionalProperties": True}
+"""The dry run's body: a model and its parameters, any of them. An explicit `true`, or
+fastmcp's `result.data` builds it as an empty object (with it: a plain dict)."""
 
 
 class JobResult(BaseModel):

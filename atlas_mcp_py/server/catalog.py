@@ -31,8 +31,8 @@ async def atlas_list_models(
     query: Annotated[str | None, Field(description="keyword in id, name or tags")] = None,
     limit: Annotated[int, Field(ge=1, le=200, description="most models returned")] = 20,
 ) -> ModelList:
-    """List Atlas models: price (USD), inputs (text/image/video) and frame parameters.
-    Use an id as `model` in generate."""
+    """List Atlas models: price (USD), inputs (text/image/video) and frame parameters;
+    an id is generate's `model`."""
     app = state(ctx)
     with tool_errors(app.settings.base_url):
         models = await app.client.list_models()

@@ -60,9 +60,8 @@ async def atlas_generate_video(
     confirm_cost: ConfirmCost = False,
     approval: Annotated[ElicitationResult[CostApproval], Resolve(ask_cost)] = None,  # type: ignore[assignment]
 ) -> Annotated[CallToolResult, JobResult]:
-    """Generate a video (billed per job; never twice). Waits with progress and returns
-    video_url; one still running at the wait limit returns its prediction_id for
-    atlas_check_status."""
+    """Generate a video (billed per job; never twice). Waits with progress, returns
+    video_url; if still running at the wait limit, its prediction_id for atlas_check_status."""
     args = GenerateArgs(model, prompt, image, end_image, duration, resolution, params)
     request = GenerateRequest(
         args, wait, max_wait_seconds, dry_run, save_to, overwrite, allow_duplicate

@@ -161,7 +161,7 @@ async def atlas_list_jobs(
     ] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="most returned")] = 20,
 ) -> JobList:
-    """Paid jobs recorded here, newest first, kept across restarts (lost ids too);
+    """Paid jobs recorded here, newest first, across restarts (lost ids too);
     atlas_check_status finishes one."""
     book = state(ctx).book
     states = _FILTERS[status] if status is not None else None
