@@ -46,7 +46,9 @@ async def finish(
     if save is not None and not (record is not None and expired(record)):
         settings = services.settings
         if until is None:
-            until = hooks.clock() + wait_budget(settings, None, hooks.has_progress)
+            until = hooks.clock() + wait_budget(
+                settings, None, hooks.has_progress, hooks.time_limit
+            )
         await save_job_result(
             services.client.http,
             result,

@@ -53,7 +53,9 @@ async def follow(
             f"Unknown job {prediction_id!r}: none of your jobs has that id. "
             "atlas_list_jobs lists yours."
         )
-    until = hooks.clock() + wait_budget(services.settings, max_wait_seconds, hooks.has_progress)
+    until = hooks.clock() + wait_budget(
+        services.settings, max_wait_seconds, hooks.has_progress, hooks.time_limit
+    )
     try:
         prediction = await services.client.get_prediction(prediction_id)
     except NotFoundError:
