@@ -38,9 +38,10 @@ def absent_when_null(schema: dict[str, Any]) -> None:
                 schema["properties"][name] = {**others[0], **rest}
 
 
-REQUEST_SCHEMA: dict[str, Any] = {"additionalProperties": True}
-"""The dry run's body: a model and its parameters, any of them. An explicit `true`, or
-fastmcp's `result.data` builds it as an empty object (with it: a plain dict)."""
+REQUEST_SCHEMA: dict[str, Any] = {"properties": {"model": {}}, "additionalProperties": True}
+"""The dry run's body: a model and its parameters. A named field and an explicit `true`
+for the rest, or fastmcp 2's `result.data` builds it as an empty object (`{}` for the
+field's own schema: any value, fewer bytes)."""
 
 
 class JobResult(BaseModel):

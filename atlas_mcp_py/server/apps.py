@@ -35,7 +35,7 @@ __all__ = [
     "player_html",
 ]
 
-PLAYER_URI: Final = "ui://atlas/player.html"
+PLAYER_URI: Final = "ui://atlas/player"
 BOUND_TOOLS: Final = ("atlas_generate_video", "atlas_generate_image", "atlas_check_status")
 """The tools whose results the player shows."""
 ATLAS_MEDIA: Final = "https://*.atlascloud.ai"

@@ -216,10 +216,10 @@ Params = Annotated[
 ]
 
 
-MaxWait = Annotated[float | None, Field(ge=0, description="cap on this call's wait")]
+MaxWait = Annotated[float | None, Field(ge=0, description="cap on the wait")]
 
 
-DryRun = Annotated[bool, Field(description="show the request and cost; send nothing")]
+DryRun = Annotated[bool, Field(description="show request and cost; send nothing")]
 
 
 Overwrite = Annotated[bool, Field(description="save_to may replace a file")]

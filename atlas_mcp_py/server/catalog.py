@@ -77,7 +77,7 @@ def register(mcp: MCPServer[Any]) -> None:
     )
     mcp.add_tool(
         atlas_upload_media,
-        title="Upload a local file to Atlas",
+        title="Upload a local file",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),

@@ -49,7 +49,7 @@ async def atlas_generate_video(
     ] = None,
     end_image: Annotated[str | None, Field(description="last frame, like image")] = None,
     duration: Annotated[int | None, Field(description="seconds, e.g. 6 or 10")] = None,
-    resolution: Annotated[str | None, Field(description="e.g. 720p (if the model has one)")] = None,
+    resolution: Annotated[str | None, Field(description="e.g. 720p, if offered")] = None,
     params: Params = None,
     wait: Annotated[bool, Field(description="wait for the video (false: return the id)")] = True,
     max_wait_seconds: MaxWait = None,

@@ -25,7 +25,7 @@ async def atlas_check_status(
     save_to: Annotated[str | None, Field(description="save result here (in roots)")] = None,
     overwrite: Overwrite = False,
 ) -> Annotated[CallToolResult, JobResult]:
-    """Status of a video or image job; its URL once completed. wait=true waits like
+    """Status of a video or image job; its URL once done. wait=true waits like
     generate."""
     app = state(ctx)
     with tool_errors(app.settings.base_url):

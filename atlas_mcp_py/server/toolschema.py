@@ -45,8 +45,8 @@ def compact_schema(schema: Any, *, outputs: bool = False) -> Any:
 
     Drops generated `title`s and `default: null`; keeps pydantic's
     `anyOf: [{type: T}, {type: null}]` (never a type array: not every client takes one).
-    `outputs`: an output object keeps `additionalProperties: true` (clients that build
-    objects from an output schema, fastmcp's, drop what it does not name without it).
+    `outputs`: an output object with named `properties` keeps `additionalProperties: true`
+    (clients that build objects from an output schema, fastmcp's, drop the rest without it).
     """
     if isinstance(schema, list):
         return [compact_schema(item, outputs=outputs) for item in schema]
@@ -64,7 +64,7 @@ def compact_schema(schema: Any, *, outputs: bool = False) -> Any:
             out[key] = compact_schema(value, outputs=outputs)
     if "default" in out and out["default"] is None:
         del out["default"]
-    if out.get("additionalProperties") is True and not outputs:
+    if out.get("additionalProperties") is True and not (outputs and "properties" in out):
         del out["additionalProperties"]  # the JSON Schema default
     return out
 

@@ -1,6 +1,6 @@
 """The MCP Apps player in a real browser: Debian's headless Chromium (installed with apt-get
 when missing; the test fails under CI rather than skip), driven by playwright-core from npm,
-renders `ui://atlas/player.html` inside tests/player/host.html, a web host built on the
+renders `ui://atlas/player` inside tests/player/host.html, a web host built on the
 official host bridge (`@modelcontextprotocol/ext-apps` AppBridge + PostMessageTransport)
 whose TypeScript MCP client talks to `atlas-mcp serve --transport http` (a subprocess)
 backed by the simulator, in both protocol eras.
