@@ -48,7 +48,11 @@ async def follow(
     expired) or the `AtlasError` of the status request."""
     save = await plan_destination(hooks, save_to, overwrite)
     mine = await services.book.get(prediction_id)
-    if mine is not None and mine.owner != hooks.owner:  # another user's job: not theirs
+    # another user's job is not theirs; and a named user of a team server follows only
+    # jobs recorded for them, so an id the ledger lacks answers as another user's does
+    # (the shared Atlas account would otherwise show any job, and the difference that
+    # a recorded id exists). The one user "" (stdio, the single token) follows any job.
+    if (mine.owner != hooks.owner) if mine is not None else bool(hooks.owner):
         raise Refused(
             f"Unknown job {prediction_id!r}: none of your jobs has that id. "
             "atlas_list_jobs lists yours."

@@ -61,6 +61,7 @@ async def test_each_user_sees_checks_and_reads_only_their_own_jobs(
             checked = await client.call_tool(
                 "atlas_check_status", {"prediction_id": job["prediction_id"]}
             )
+            never = await client.call_tool("atlas_check_status", {"prediction_id": "nope42"})
             with pytest.raises(Exception, match="No job") as read:
                 await client.read_resource(f"atlas://jobs/{job['prediction_id']}")
         async with mcp_client(running.url, mode, ann) as client:
@@ -73,6 +74,11 @@ async def test_each_user_sees_checks_and_reads_only_their_own_jobs(
             single = await client.call_tool("atlas_list_jobs", {})
     assert structured(listed)["jobs"] == []
     assert checked.is_error and "Unknown job" in text_of(checked), text_of(checked)
+    # another user's id answers exactly as an id never seen: nothing says it exists
+    assert never.is_error
+    assert text_of(never).replace("nope42", "ID") == text_of(checked).replace(
+        str(job["prediction_id"]), "ID"
+    )
     assert "ann" not in str(read.value)
     assert [j["prediction_id"] for j in structured(own)["jobs"]] == [job["prediction_id"]]
     assert not own_check.is_error and structured(own_check)["status"] == "completed"
