@@ -2,9 +2,11 @@
 
 from atlas_mcp_py.jobs.backend import (
     JobLedger,
+    TaskBackend,
     is_postgres_url,
     migrate_to_postgres,
     open_ledger,
+    open_task_store,
     shown_location,
 )
 from atlas_mcp_py.jobs.book import JobBook
@@ -41,6 +43,7 @@ __all__ = [
     "RecordState",
     "Submitted",
     "Submitter",
+    "TaskBackend",
     "TaskRecord",
     "TaskStore",
     "WaitSpec",
@@ -51,6 +54,7 @@ __all__ = [
     "migrate_to_postgres",
     "new_task_id",
     "open_ledger",
+    "open_task_store",
     "progress_message",
     "seen_completed",
     "shown_location",

@@ -16,8 +16,17 @@ from typing import Any, Protocol
 from atlas_mcp_py.atlas import Prediction
 from atlas_mcp_py.jobs.ledger import Claim, Ledger
 from atlas_mcp_py.jobs.records import JobRecord, RecordState
+from atlas_mcp_py.jobs.tasks import TaskRecord, TaskStore
 
-__all__ = ["JobLedger", "is_postgres_url", "migrate_to_postgres", "open_ledger", "shown_location"]
+__all__ = [
+    "JobLedger",
+    "TaskBackend",
+    "is_postgres_url",
+    "migrate_to_postgres",
+    "open_ledger",
+    "open_task_store",
+    "shown_location",
+]
 
 
 class JobLedger(Protocol):
@@ -100,6 +109,30 @@ class JobLedger(Protocol):
     def known_ids(self, prediction_ids: Sequence[str]) -> set[str]: ...
 
 
+class TaskBackend(Protocol):
+    """The task store's API (`tasks.TaskStore`, `tasks_pg.PostgresTaskStore`)."""
+
+    def close(self) -> None: ...
+
+    def create(self, task: TaskRecord) -> TaskRecord: ...
+
+    def get(self, task_id: str, owner: str) -> TaskRecord | None: ...
+
+    def list(self, owner: str, *, offset: int, limit: int) -> list[TaskRecord]: ...
+
+    def claim_finish(self, task_id: str, *, stale_after: float) -> TaskRecord | None: ...
+
+    def update(
+        self,
+        task_id: str,
+        *,
+        when: Collection[str] | None = None,
+        where: str | None = None,
+        where_params: tuple[Any, ...] = (),
+        **changes: Any,
+    ) -> TaskRecord | None: ...
+
+
 def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
@@ -120,6 +153,16 @@ def open_ledger(location: str | Path) -> JobLedger:
 
         return PostgresLedger.open(str(location))
     return Ledger.open(location)
+
+
+def open_task_store(location: str | Path) -> TaskBackend:
+    """Open the task store next to the ledger at `location`: its table in the same
+    PostgreSQL database (every replica sees every task), or in the same SQLite file."""
+    if is_postgres_url(location):
+        from atlas_mcp_py.jobs.tasks_pg import PostgresTaskStore
+
+        return PostgresTaskStore.open(str(location))
+    return TaskStore.open(location)
 
 
 def migrate_to_postgres(source: Path, url: str) -> tuple[int, int, int]:

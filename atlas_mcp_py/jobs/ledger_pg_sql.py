@@ -12,7 +12,6 @@ from atlas_mcp_py.errors import LedgerError
 from atlas_mcp_py.jobs.records import (
     _COLUMNS,
     ROW_ERROR_CHARS,
-    SCHEMA_VERSION,
     TERMINAL_STATES,
     JobRecord,
     _dumps,
@@ -55,8 +54,37 @@ CREATE INDEX jobs_by_owner ON jobs (owner, created_at)
 """
 """The PostgreSQL ledger starts at the SQLite ledger's version 3 (the same columns)."""
 
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA}
-"""Script that takes the schema from version N to the next key (or `SCHEMA_VERSION`)."""
+_TASKS = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    prediction_id TEXT,
+    status TEXT NOT NULL,
+    status_message TEXT,
+    atlas_state TEXT,
+    input_requests TEXT,
+    result TEXT,
+    error TEXT,
+    model TEXT,
+    kind TEXT,
+    estimated_cost_usd DOUBLE PRECISION,
+    notes TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at)
+"""
+"""Version 4 (PostgreSQL only): the MCP tasks table (jobs/tasks.py's, in the shared
+database, so every replica answers for every task)."""
+
+PG_SCHEMA_VERSION = 4
+"""The PostgreSQL schema's version: the SQLite ledger's 3, then the tasks table."""
+
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA, 3: _TASKS}
+"""Script that takes the schema from version N to the next key (or `PG_SCHEMA_VERSION`)."""
 _FIRST_VERSION = {0: 3}
 """Where a script leaves the schema when it is not simply N+1."""
 
@@ -118,18 +146,19 @@ def apply_status(
 
 
 def migrate(db: psycopg.Connection[Any]) -> None:
-    """Bring the schema to `SCHEMA_VERSION`, one replica at a time (an advisory lock)."""
+    """Bring the schema to `PG_SCHEMA_VERSION`, one replica at a time (an advisory lock)."""
     advisory_lock(db, MIGRATION_LOCK)
     db.execute("CREATE TABLE IF NOT EXISTS atlas_mcp_schema (version INTEGER NOT NULL)")
     row = db.execute("SELECT max(version) AS version FROM atlas_mcp_schema").fetchone()
     version = int(row["version"]) if row and row["version"] is not None else 0
-    if version > SCHEMA_VERSION:
+    if version > PG_SCHEMA_VERSION:
+        known = PG_SCHEMA_VERSION
         raise LedgerError(
-            f"written by a newer atlas-mcp-py (schema {version}; this one knows {SCHEMA_VERSION})"
+            f"written by a newer atlas-mcp-py (schema {version}; this one knows {known})"
         )
-    if version == SCHEMA_VERSION:
+    if version == PG_SCHEMA_VERSION:
         return
-    while version < SCHEMA_VERSION:
+    while version < PG_SCHEMA_VERSION:
         for statement in _MIGRATIONS[version].split(";"):
             if statement.strip():
                 db.execute(statement)

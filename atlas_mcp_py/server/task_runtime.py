@@ -1,6 +1,7 @@
 """The tasks of one server lifespan (server/tasks.py has the protocol side): the task
-store on the ledger's file, each task as the wire shows it, and the followers that poll
-Atlas for a working task's job and finish it exactly as the blocking call would.
+store next to the ledger (its file, or its PostgreSQL database), each task as the wire
+shows it, and the followers that poll Atlas for a working task's job and finish it
+exactly as the blocking call would.
 
 Any process on the same ledger may follow a task (a restarted stdio server, a second
 HTTP instance): finishing is claimed in the ledger (`TaskStore.claim_finish`), so one
@@ -33,11 +34,11 @@ from atlas_mcp_py.jobs import (
     OUTPUT_RETENTION_HOURS,
     STALE_SUBMITTING_SECONDS,
     PollSchedule,
+    TaskBackend,
     TaskRecord,
-    TaskStore,
     WaitSpec,
-    is_postgres_url,
     new_task_id,
+    open_task_store,
     progress_message,
     wait_for_prediction,
 )
@@ -75,20 +76,14 @@ NOT_FOUND: Final = "Failed to retrieve task: Task not found"
 
 @asynccontextmanager
 async def open_tasks(app: AppState) -> AsyncIterator[TaskRuntime | None]:
-    """The tasks of one server lifespan, on the job ledger's file: None (every call
+    """The tasks of one server lifespan, next to the job ledger: None (every call
     answered as without tasks) when the ledger is unavailable. Followers still running
     at the end are stopped; their tasks stay working for the next process."""
     if not app.book.available:
         yield None
         return
-    if is_postgres_url(app.book.path):
-        # The task table lives in the SQLite ledger file; a replica's own file would
-        # hide a task from the others. Until it moves into PostgreSQL: no tasks.
-        logger.info("tasks disabled: the job ledger is in PostgreSQL")
-        yield None
-        return
     try:
-        store = await anyio.to_thread.run_sync(TaskStore.open, app.book.path)
+        store = await anyio.to_thread.run_sync(open_task_store, app.book.path)
     except LedgerError as exc:
         logger.warning("tasks disabled: %s", exc)
         yield None
@@ -108,7 +103,7 @@ def _iso(when: float) -> str:
 class TaskRuntime:
     """The tasks of one server lifespan: the store, the followers this process runs."""
 
-    def __init__(self, app: AppState, store: TaskStore, tg: TaskGroup) -> None:
+    def __init__(self, app: AppState, store: TaskBackend, tg: TaskGroup) -> None:
         self.app = app
         self.store = store
         self.tg = tg
@@ -129,7 +124,7 @@ class TaskRuntime:
         except Exception as exc:  # noqa: BLE001 (a gone session: polling still answers)
             logger.debug("task %s: status not announced: %s", task.task_id, exc)
 
-    async def run(self, fn: Callable[[TaskStore], T]) -> T:
+    async def run(self, fn: Callable[[TaskBackend], T]) -> T:
         """`fn(store)` off the event loop; a database problem is a JSON-RPC internal
         error (the task's state is unknown, which must not read as "not found")."""
         try:

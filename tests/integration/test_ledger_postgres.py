@@ -20,8 +20,8 @@ from atlas_mcp_py.atlas.models import Prediction
 from atlas_mcp_py.errors import LedgerError
 from atlas_mcp_py.jobs.ledger import Claim, Ledger
 from atlas_mcp_py.jobs.ledger_pg import PostgresLedger
+from atlas_mcp_py.jobs.ledger_pg_sql import PG_SCHEMA_VERSION
 from atlas_mcp_py.jobs.migrate import migrate_ledger
-from atlas_mcp_py.jobs.records import SCHEMA_VERSION
 
 API = "https://api.atlascloud.ai"
 
@@ -116,7 +116,20 @@ def test_replicas_starting_together_migrate_once(url: str) -> None:
         ledger.close()
     with psycopg.connect(url) as db:
         versions = db.execute("SELECT version FROM atlas_mcp_schema").fetchall()
-    assert versions == [(SCHEMA_VERSION,)]
+    assert versions == [(PG_SCHEMA_VERSION,)]
+
+
+def test_a_version_3_database_gains_the_tasks_table(url: str) -> None:
+    """A database written before tasks moved into PostgreSQL is migrated on open."""
+    PostgresLedger.open(url).close()
+    with psycopg.connect(url) as db:
+        db.execute("DROP TABLE tasks")
+        db.execute("UPDATE atlas_mcp_schema SET version = 3")
+    PostgresLedger.open(url).close()
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT count(*) FROM tasks").fetchone() == (0,)
+        versions = db.execute("SELECT version FROM atlas_mcp_schema").fetchall()
+    assert versions == [(PG_SCHEMA_VERSION,)]
 
 
 def test_a_database_of_a_newer_version_is_refused(url: str) -> None:

@@ -19,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from task_client import CreateTask, TasksRequester, call, get, send, until, wire
 from task_schema import check
 
+from atlas_mcp_py.jobs.backend import open_task_store
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.jobs.tasks import TaskRecord, TaskStore, new_task_id
 from atlas_mcp_py.server import task_runtime
@@ -312,20 +313,49 @@ async def test_a_json_rpc_error_while_sending_the_approved_job_fails_the_task(
     assert sim.state.count("generate") == 0
 
 
-async def test_on_a_postgresql_ledger_a_task_call_gets_the_plain_result_and_no_local_file(
+async def test_on_a_postgresql_ledger_a_second_instance_answers_the_task_and_not_others(
     sim: SimulatorServer, workspace: Path, tmp_path: Path, postgres: Any
 ) -> None:
-    """The task table lives in the SQLite ledger file: with the ledger in PostgreSQL
-    (replicas) a replica's own file would hide its tasks from the others, so tasks are
-    off there and the call is answered as a plain call, its job in PostgreSQL."""
+    """Replicas share the PostgreSQL ledger: a task created on one instance is answered
+    by `tasks/get` on another (its table is in the database, not a replica's file);
+    another user's task there is unknown."""
     url = postgres.new_database()
-    settings = simulator_settings(sim, workspace, state_dir=tmp_path / "state", database_url=url)
+    first = simulator_settings(sim, workspace, state_dir=tmp_path / "one", database_url=url)
+    second = simulator_settings(sim, workspace, state_dir=tmp_path / "two", database_url=url)
     with anyio.fail_after(20):
-        async with tasks_client(settings) as client:
-            result = await call(client, "atlas_generate_video", {"prompt": "a grey fox"})
-    assert not isinstance(result, CreateTask), result
+        async with tasks_client(first) as client:
+            handle = await call(client, "atlas_generate_video", {"prompt": "fox [sim:never]"})
+            assert isinstance(handle, CreateTask), handle
+        (pid,) = sim.state.predictions
+        sim.state.complete(pid)
+        theirs = await anyio.to_thread.run_sync(_someone_elses_task, url)
+        async with tasks_client(second) as client:
+            done = await until(client, handle.task_id, "completed")
+            with pytest.raises(MCPError) as unknown:
+                await get(client, theirs)
+    assert done["result"]["structuredContent"]["prediction_id"] == pid
+    assert unknown.value.error.code == -32602
     assert sim.state.count("generate") == 1
     assert not _local_ledger_files(tmp_path)
+
+
+def _someone_elses_task(url: str) -> str:
+    store = open_task_store(url)
+    try:
+        now = time.time()
+        return store.create(
+            TaskRecord(
+                task_id=new_task_id(),
+                owner="token:someone-else",
+                tool="atlas_generate_video",
+                arguments={"prompt": "theirs"},
+                status="working",
+                created_at=now,
+                updated_at=now,
+            )
+        ).task_id
+    finally:
+        store.close()
 
 
 def _local_ledger_files(tmp_path: Path) -> list[Path]:
