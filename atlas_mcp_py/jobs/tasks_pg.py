@@ -87,9 +87,11 @@ class PostgresTaskStore:
         try:
             pool.open(wait=True, timeout=timeout)
             store._transaction(migrate)
-        except BaseException:
+        except Exception as exc:
             pool.close()
-            raise
+            if isinstance(exc, LedgerError) or not _is_db_error(exc):
+                raise
+            raise LedgerError(f"{store._shown}: {_message(exc)}") from None
         return store
 
     def close(self) -> None:

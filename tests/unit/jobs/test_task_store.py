@@ -16,6 +16,7 @@ from atlas_mcp_py.errors import LedgerError
 from atlas_mcp_py.jobs.backend import TaskBackend, open_ledger, open_task_store
 from atlas_mcp_py.jobs.ledger import Ledger
 from atlas_mcp_py.jobs.tasks import FINISHING, TaskRecord, TaskStore, new_task_id
+from atlas_mcp_py.jobs.tasks_pg import PostgresTaskStore
 
 
 @pytest.fixture
@@ -156,3 +157,11 @@ def test_of_many_claims_at_once_exactly_one_wins(stores: tuple[TaskBackend, Task
 
         anyio.run(race)
         assert len([w for w in won if w is not None]) == 1
+
+
+def test_an_unreachable_postgresql_is_a_ledger_error_that_never_shows_the_password() -> None:
+    """The server then runs without tasks (a plain answer), never with a crashed lifespan."""
+    with pytest.raises(LedgerError) as caught:
+        PostgresTaskStore.open("postgresql://atlas:hunter2-secret@127.0.0.1:1/jobs", timeout=1)
+    assert "hunter2" not in str(caught.value)
+    assert "postgresql://atlas@127.0.0.1:1/jobs" in str(caught.value)
