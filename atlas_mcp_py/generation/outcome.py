@@ -38,10 +38,13 @@ def absent_when_null(schema: dict[str, Any]) -> None:
                 schema["properties"][name] = {**others[0], **rest}
 
 
-REQUEST_SCHEMA: dict[str, Any] = {"properties": {"model": {}}, "additionalProperties": True}
+REQUEST_SCHEMA: dict[str, Any] = {
+    "properties": {"model": {"type": "string"}},
+    "additionalProperties": True,
+}
 """The dry run's body: a model and its parameters. A named field and an explicit `true`
-for the rest, or fastmcp 2's `result.data` builds it as an empty object (`{}` for the
-field's own schema: any value, fewer bytes)."""
+for the rest, or fastmcp 2's `result.data` builds it as an empty object (and a field
+schema of `{}` draws the MCP Inspector's strict-lint warning)."""
 
 
 class JobResult(BaseModel):

@@ -29,7 +29,7 @@ async def atlas_list_models(
         Literal["video", "image", "audio", "text", "all"], Field(description="model kind")
     ] = "video",
     query: Annotated[str | None, Field(description="keyword in id, name or tags")] = None,
-    limit: Annotated[int, Field(ge=1, le=200, description="most models returned")] = 20,
+    limit: Annotated[int, Field(ge=1, le=200, description="most returned")] = 20,
 ) -> ModelList:
     """List Atlas models: price (USD), inputs (text/image/video) and frame parameters;
     an id is generate's `model`."""
@@ -50,7 +50,7 @@ async def atlas_upload_media(
     ctx: Context[AppState],
     path: Annotated[str, Field(description="image/video/audio file inside the workspace")],
 ) -> UploadResult:
-    """Upload a local media file; returns a temporary https URL usable as `image`."""
+    """Upload a local media file; returns a temporary https URL for `image`."""
     app = state(ctx)
     with tool_errors(app.settings.base_url):
         within_limits(paths={"path": path})

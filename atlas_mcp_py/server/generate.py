@@ -87,7 +87,7 @@ async def atlas_generate_image(
     approval: Annotated[ElicitationResult[CostApproval], Resolve(ask_image_cost)] = None,  # type: ignore[assignment]
 ) -> Annotated[CallToolResult, JobResult]:
     """Generate an image (billed per job; never twice). Its image_url or local_path
-    works as `image` in atlas_generate_video."""
+    can be atlas_generate_video's `image`."""
     args = GenerateArgs(model, prompt, image, params=params, kind="image")
     # no `overwrite`: a name that exists is refused; atlas_check_status may overwrite it
     request = GenerateRequest(
