@@ -18,19 +18,19 @@ runs the attempts.
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 
 from atlas_mcp_py.atlas.models import FAILURE_STATUSES, error_message, unwrap
-from atlas_mcp_py.atlas.sanitize import clean_json, clean_text, strip_controls
+from atlas_mcp_py.atlas.sanitize import Redactor, clean_answer, clean_text
 from atlas_mcp_py.errors import (
     APIConnectionError,
     APIResponseError,
@@ -201,7 +201,7 @@ def interpret(
     response: httpx2.Response,
     *,
     once: bool,
-    scrub: Callable[[str], str],
+    scrub: Redactor,
     billed: bool = True,
 ) -> Any:
     """The decoded body of an answer, or the exception it stands for (`Retryable` when
@@ -267,16 +267,19 @@ def salvage_id(raw: bytes) -> str | None:
     return found.group(1).decode("ascii") if found else None
 
 
-def _decode(response: httpx2.Response, scrub: Callable[[str], str]) -> Any:
-    """The body as JSON, every string cleaned (`sanitize`); None when it is not JSON,
-    not UTF-8, or nested deeper than MAX_DEPTH."""
+def _decode(response: httpx2.Response, scrub: Redactor) -> Any:
+    """The body as JSON, every string cleaned (`sanitize.clean_answer`); None when it is
+    not JSON, not UTF-8, or nested deeper than MAX_DEPTH. Decoded as `json.loads` decodes
+    bytes (`response.json()`), the text kept for `clean_answer`."""
+    raw = response.content
     try:
-        body = response.json()
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        body = json.loads(text)
     except (ValueError, RecursionError):
         return None
     if _deeper_than(body, MAX_DEPTH):
         return None
-    return clean_json(body, lambda text: scrub(strip_controls(text)))
+    return clean_answer(text, body, scrub)
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

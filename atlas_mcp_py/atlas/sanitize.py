@@ -17,8 +17,10 @@ Two hazards, both in strings Atlas (or a proxy in front of it) sends back:
   isolate characters; `one_line` also folds newlines, for text shown as one line.
 
 `clean_json` applies the first two to every string (keys and values) of a decoded JSON
-body, and the client adds `strip_controls`: every answer goes through them before
-anything else reads it.
+body; `clean_answer` adds `strip_controls`, and is what every answer goes through before
+anything else reads it. It looks at the answer's JSON text first: most answers (a 30 kB
+catalog) have nothing to clean, and one scan of the text is ~10x cheaper than a walk
+that rebuilds every object.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 __all__ = [
     "REDACTED",
     "Redactor",
+    "clean_answer",
     "clean_json",
     "clean_text",
     "one_line",
@@ -45,6 +48,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)([A-Za-z0-9._~+/=:-]{4,})")
+_BEARER_WORD = re.compile("bearer", re.IGNORECASE)
 
 
 MIN_SECRET_CHARS = 4
@@ -83,6 +87,20 @@ def clean_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+_JSON_ESCAPED = '"\\/\n\t'
+"""Characters a JSON text may write escaped (besides `\\u`, `\\b`, `\\f`, `\\r`)."""
+
+
+_RISKY_ESCAPE = re.compile(r"\\[bfru]")
+"""JSON escapes that may decode to a surrogate or a control character (any `\\u`; `\\n`
+and `\\t` are kept by `strip_controls`). An escaped backslash before a `u` matches too:
+a needless walk, never a missed one."""
+
+
+_UNCLEAN = re.compile("[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""What `clean_text` or `strip_controls` would change: `_SURROGATE` and `_CONTROL` as one."""
+
+
 class Redactor:
     """Blanks one secret out of text: as is, percent-encoded, and any `Bearer <token>`."""
 
@@ -91,14 +109,24 @@ class Redactor:
         if secret and len(secret) >= MIN_SECRET_CHARS:
             forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
         self._forms = sorted(forms, key=len, reverse=True)
+        self._escaped = any(ch in form for form in self._forms for ch in _JSON_ESCAPED)
 
     def __call__(self, text: str) -> str:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, REDACTED)
-        if "earer" in text:  # cheap pre-check before the regex
+        if _BEARER_WORD.search(text) is not None:  # cheap pre-check before the regex
             text = _BEARER.sub(rf"\1\2{REDACTED}", text)
         return text
+
+    def may_blank(self, json_text: str) -> bool:
+        """Could this redactor change a string decoded from `json_text` (one with no
+        `\\u` escape)? False means surely not; True, perhaps."""
+        if _BEARER_WORD.search(json_text) is not None:
+            return True  # `Bearer\\n<key>` decodes to a match the escaped text is not
+        if self._escaped and "\\" in json_text:
+            return True  # the secret has a character JSON may write escaped
+        return any(form in json_text for form in self._forms)
 
 
 def clean_json(value: Any, redact: Callable[[str], str] | None = None) -> Any:
@@ -111,6 +139,19 @@ def clean_json(value: Any, redact: Callable[[str], str] | None = None) -> Any:
     if isinstance(value, list):
         return [clean_json(item, redact) for item in value]
     return value
+
+
+def clean_answer(json_text: str, value: Any, redactor: Redactor) -> Any:
+    """`value`, decoded from `json_text`, with `clean_text`, `strip_controls` and
+    `redactor` applied to every string: returned as is (no walk) when the text shows
+    none of them would change anything."""
+    if (
+        _RISKY_ESCAPE.search(json_text) is None
+        and _UNCLEAN.search(json_text) is None
+        and not redactor.may_blank(json_text)
+    ):
+        return value
+    return clean_json(value, lambda text: redactor(strip_controls(text)))
 
 
 ERROR_CHARS = 500

@@ -193,16 +193,21 @@ class Sender:
             response.status_code,
             self.scrub(clean_text(response.headers.get("x-request-id", ""))),
         )
-        answer = interpret(where, response, once=once, billed=billed, scrub=self.scrub)
+        answer = interpret(where, response, once=once, billed=billed, scrub=self.redactor)
         return answer, response.headers
 
-    def scrub(self, text: str) -> str:
-        """`text` with the API key blanked out (as is, percent-encoded, after `Bearer`),
-        in case a server echoes it back."""
+    @property
+    def redactor(self) -> Redactor:
+        """Blanks the API key (as is, percent-encoded, after `Bearer`) out of text, in
+        case a server echoes it back."""
         if self._redactor is None:
             key = self._settings.api_key
             self._redactor = Redactor(key.get_secret_value() if key is not None else None)
-        return self._redactor(text)
+        return self._redactor
+
+    def scrub(self, text: str) -> str:
+        """`text` with the API key blanked out (`redactor`)."""
+        return self.redactor(text)
 
 
 def _has_path(base_url: str) -> bool:
