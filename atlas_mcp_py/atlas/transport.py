@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -44,9 +45,9 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     GETs reuse connections (a poll that meets that race is simply retried).
 
     Building one imports httpcore2 and loads the TLS trust store into an SSL context
-    (60-330 ms on a small machine). A server starts with every IDE session, and many
-    sessions never call a tool, so the first request pays that instead of every start,
-    in a worker thread (the event loop keeps serving), and only for https.
+    (60-330 ms on a small machine), in a thread, never on the event loop, and the trust
+    store only for https. `warm` starts that for Atlas's GETs as the server starts, in
+    the background, so the first tool call finds it built.
     The trust store honours `SSL_CERT_FILE` (a CA bundle file) and `SSL_CERT_DIR` (a CA
     directory), as OpenSSL and curl do: behind a corporate TLS-inspecting proxy they name
     its CA. `.netrc`, which httpx would also read, is not: no stray credentials are ever
@@ -60,7 +61,7 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
         self._proxies = dict(proxies) if proxies is not None else None
         self._inner: dict[str, httpx2.AsyncHTTPTransport] = {}
         self._ssl: ssl.SSLContext | None = None
-        self._building: anyio.Lock | None = None
+        self._made = threading.Lock()  # one build per route, be it by warm() or a request
 
     def proxy_for(self, url: httpx2.URL) -> str | None:
         """The proxy a request to `url` goes through, or None for a direct connection."""
@@ -79,12 +80,35 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
             return None
         return proxy
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        proxy = self.proxy_for(request.url)
-        fresh = request.method == "POST"
-        tls = request.url.scheme == "https" or (proxy or "").startswith("https://")
+    def _route(self, method: str, url: httpx2.URL) -> tuple[str, str | None, bool, bool]:
+        """(key, proxy, fresh, tls): which transport a request goes through."""
+        proxy = self.proxy_for(url)
+        fresh = method == "POST"
+        tls = url.scheme == "https" or (proxy or "").startswith("https://")
         key = f"{'fresh' if fresh else 'pooled'} {'tls' if tls else 'plain'} {proxy or ''}"
-        inner = self._inner.get(key) or await self._built(key, proxy, fresh=fresh, tls=tls)
+        return key, proxy, fresh, tls
+
+    def warm(self, url: str) -> threading.Thread:
+        """Builds the transport GETs to `url` go through, in a background thread (started
+        here, returned): the first request then finds it built. A failure is only logged:
+        that request builds it again and reports the error."""
+        route = self._route("GET", httpx2.URL(url))
+
+        def build() -> None:
+            try:
+                self._make(*route)
+            except Exception as exc:  # noqa: BLE001 - the request that needs it reports it
+                logger.debug("building the HTTP transport ahead failed: %s", exc)
+
+        thread = threading.Thread(target=build, name="atlas-transport-warm", daemon=True)
+        thread.start()
+        return thread
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        key, proxy, fresh, tls = self._route(request.method, request.url)
+        inner = self._inner.get(key)
+        if inner is None:  # built in a worker thread: the event loop keeps serving
+            inner = await anyio.to_thread.run_sync(self._make, key, proxy, fresh, tls)
         try:
             return await inner.handle_async_request(request)
         except httpx2.TransportError as exc:
@@ -96,21 +120,16 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
         for inner in self._inner.values():
             await inner.aclose()
 
-    async def _built(
-        self, key: str, proxy: str | None, *, fresh: bool, tls: bool
+    def _make(
+        self, key: str, proxy: str | None, fresh: bool, tls: bool
     ) -> httpx2.AsyncHTTPTransport:
-        """The transport for `key`, built once, in a worker thread: importing httpcore2
-        and loading the trust store (~100-330 ms) must not stall the event loop, which
-        meanwhile answers the client. A transport that never speaks TLS (plain http://
-        to Atlas, no https proxy) loads no trust store at all."""
-        if self._building is None:
-            self._building = anyio.Lock()
-        async with self._building:
+        """The transport for `key`, built once (never on the event loop: importing
+        httpcore2 and loading the trust store take ~100-330 ms). A transport that never
+        speaks TLS (plain http:// to Atlas, no https proxy) loads no trust store at all."""
+        with self._made:
             if key not in self._inner:
-                self._inner[key] = await anyio.to_thread.run_sync(
-                    self._new_transport, proxy, fresh, tls
-                )
-        return self._inner[key]
+                self._inner[key] = self._new_transport(proxy, fresh, tls)
+            return self._inner[key]
 
     def _new_transport(
         self, proxy: str | None, fresh: bool, tls: bool
@@ -209,7 +228,14 @@ class CooldownTransport(httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def paced_transport(inner: httpx2.AsyncBaseTransport | None = None) -> CooldownTransport:
+def paced_transport(
+    inner: httpx2.AsyncBaseTransport | None = None, *, warm: str | None = None
+) -> CooldownTransport:
     """The transport of a server's AtlasClient: `inner` (default: the client's own lazily
-    built transport, environment proxies honoured) behind a fresh cooldown."""
-    return CooldownTransport(inner or LazyHTTPTransport(), Cooldown())
+    built transport, environment proxies honoured, built ahead for GETs to `warm` when
+    given) behind a fresh cooldown."""
+    if inner is None:
+        inner = LazyHTTPTransport()
+        if warm is not None:
+            inner.warm(warm)
+    return CooldownTransport(inner, Cooldown())

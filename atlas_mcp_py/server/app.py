@@ -215,10 +215,12 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        # default: the HTTP stack is built in a background thread from now on, so the
+        # first tool call finds it ready and the handshake does not wait for it
+        paced = paced_transport(transport, warm=settings.base_url)
         book = await JobBook.open(settings.ledger_location)
         try:
-            # default: the HTTP stack is built by the first request, not at start-up
-            async with AtlasClient(settings, transport=paced_transport(transport)) as client:
+            async with AtlasClient(settings, transport=paced) as client:
                 app = AppState(
                     settings=settings,
                     client=client,

@@ -19,6 +19,7 @@ from helpers import free_port, pipe, simulator_settings, tcp_server
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.atlas.transport import LazyHTTPTransport
+from atlas_mcp_py.errors import ConfigError
 from atlas_mcp_py.simulator import SimulatorServer
 
 pytestmark = pytest.mark.anyio
@@ -87,3 +88,37 @@ async def test_plain_http_loads_no_trust_store_and_https_loads_it_off_the_event_
         with pytest.raises(httpx2.ConnectError):  # nothing listens there: loopback, refused
             await http.get(f"https://127.0.0.1:{free_port()}/api/v1/models")
     assert loaded_on and threading.get_ident() not in loaded_on
+
+
+async def test_warm_builds_the_transport_of_gets_ahead_in_a_thread_of_its_own(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server warms its transport as it starts: the first tool call's GET finds it
+    built (importing httpcore2, building the pool) instead of building it then."""
+    built_on: list[str] = []
+    real_init = httpx2.AsyncHTTPTransport.__init__
+
+    def recording(self: httpx2.AsyncHTTPTransport, *args: Any, **kwargs: Any) -> None:
+        built_on.append(threading.current_thread().name)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx2.AsyncHTTPTransport, "__init__", recording)
+    transport = LazyHTTPTransport(proxies={})
+    transport.warm(sim.base_url).join(timeout=30)
+    assert built_on == ["atlas-transport-warm"]
+    async with httpx2.AsyncClient(transport=transport) as http:
+        assert (await http.get(f"{sim.base_url}/api/v1/models")).status_code == 200
+        assert built_on == ["atlas-transport-warm"]  # the GET found it built
+        await http.post(f"{sim.base_url}/api/v1/model/uploadMedia")  # a POST: its own
+    assert len(built_on) == 2 and built_on[1] != "atlas-transport-warm"
+
+
+async def test_a_warm_up_that_fails_leaves_the_error_to_the_request_that_needs_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    transport = LazyHTTPTransport(proxies={})
+    transport.warm("https://127.0.0.1:1/").join(timeout=30)  # only logged
+    async with httpx2.AsyncClient(transport=transport) as http:
+        with pytest.raises(ConfigError, match="SSL_CERT_FILE"):
+            await http.get(f"https://127.0.0.1:{free_port()}/api/v1/models")
