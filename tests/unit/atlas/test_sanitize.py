@@ -19,7 +19,7 @@ from atlas_mcp_py.atlas.sanitize import (
     strip_controls,
 )
 
-SECRET = "sk-live/abc\"d"  # a key with characters JSON writes escaped
+SECRET = 'sk-live/abc"d'  # a key with characters JSON writes escaped
 PLAIN = "sk-live-abcd1234"
 
 # text that matters here: the keys, "bearer" words, controls, surrogates, bidi marks
