@@ -5,6 +5,7 @@ from atlas_mcp_py.atlas.capabilities import (
     billing_unit,
     cost_estimate,
     estimate_cost,
+    keep_takes,
     last_frame_models,
     model_takes,
     text_models,
@@ -44,6 +45,7 @@ from atlas_mcp_py.atlas.outputs import (
 )
 from atlas_mcp_py.atlas.sanitize import clean_json, clean_text, one_line, strip_controls, trim
 from atlas_mcp_py.atlas.schemas import InputSchema
+from atlas_mcp_py.atlas.takes import TakesNotes
 from atlas_mcp_py.atlas.transport import paced_transport
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "ModelInfo",
     "ModelInputs",
     "Prediction",
+    "TakesNotes",
     "UploadProgressFn",
     "billing_unit",
     "clean_json",
@@ -76,6 +79,7 @@ __all__ = [
     "is_data_url",
     "is_inline_marker",
     "is_local",
+    "keep_takes",
     "kind_of_outputs",
     "last_frame_models",
     "local_slots",

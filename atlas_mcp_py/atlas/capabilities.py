@@ -1,8 +1,9 @@
 """What catalog models take and cost: for `atlas_list_models`, and for refusals that
 suggest other models (text-to-video ones, ones with a last frame), with their prices.
 
-A model's inputs come from its schema (`inputs.model_inputs`) when it can be read,
-else from its catalog categories and id (`inputs.catalog_sources`).
+A model's inputs come from its schema (`inputs.model_inputs`) when it can be read (or
+the notes of an earlier reading say, `takes.TakesNotes`), else from its catalog
+categories and id (`inputs.catalog_sources`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 from atlas_mcp_py.atlas.client import AtlasClient
 from atlas_mcp_py.atlas.inputs import catalog_sources, model_inputs
 from atlas_mcp_py.atlas.models import ModelInfo
+from atlas_mcp_py.atlas.takes import ModelTakes, TakesNotes
 from atlas_mcp_py.errors import AtlasError
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "billing_unit",
     "cost_estimate",
     "estimate_cost",
+    "keep_takes",
     "last_frame_models",
     "model_takes",
     "price_text",
@@ -138,29 +142,36 @@ async def text_models(client: AtlasClient, limit: int = SUGGESTED) -> str:
     return ", ".join(f"{m.id} ({price_text(m)})" for m in found[:limit])
 
 
-@dataclass(frozen=True)
-class ModelTakes:
-    """What a model makes video from, and its frame parameters (from its schema when it
-    could be read, else from its catalog categories, with no frames)."""
-
-    sources: list[str]
-    frames: list[str]
-    last_frame: str | None = None
-
-
 _READ: weakref.WeakKeyDictionary[AtlasClient, dict[str, ModelTakes]] = weakref.WeakKeyDictionary()
 """What each client's schemas said, by model id (the client keeps a schema once read,
 so this never goes stale): a listing reads and analyses each schema once."""
+_NOTES: weakref.WeakKeyDictionary[AtlasClient, TakesNotes] = weakref.WeakKeyDictionary()
+"""Each server client's notes file (`keep_takes`)."""
+
+
+def keep_takes(client: AtlasClient, notes: TakesNotes) -> None:
+    """`model_takes(client, ...)` trusts and keeps notes in `notes` from now on."""
+    _NOTES[client] = notes
 
 
 async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str, ModelTakes]:
-    """`ModelTakes` of each model, schemas read a few at a time, within a time limit."""
+    """`ModelTakes` of each model, schemas read a few at a time, within a time limit
+    (none of those the client's notes know, `keep_takes`)."""
     read = _READ.setdefault(client, {})
-    found = {m.id: read.get(m.id) or ModelTakes(_sources(m), []) for m in models}
+    notes = _NOTES.get(client)
     missing = [m for m in models[:DESCRIBED_SCHEMAS] if m.schema_url and m.id not in read]
+    if notes is not None and missing:
+        await anyio.to_thread.run_sync(notes.load)
+        for model in missing:
+            noted = notes.usable(model.id, model.schema_url or "")
+            if noted is not None:
+                read[model.id] = noted
+        missing = [m for m in missing if m.id not in read]
+    found = {m.id: read.get(m.id) or ModelTakes(_sources(m), []) for m in models}
     if not missing:
         return found
     limiter = anyio.CapacityLimiter(8)
+    fresh: dict[str, tuple[str, ModelTakes]] = {}
 
     async def fetch(model: ModelInfo) -> None:
         async with limiter:
@@ -172,11 +183,14 @@ async def model_takes(client: AtlasClient, models: list[ModelInfo]) -> dict[str,
             inputs = model_inputs(schema.schema)
             takes = ModelTakes(inputs.sources, inputs.frames, inputs.last_frame)
             found[model.id] = read[model.id] = takes
+            fresh[model.id] = (model.schema_url or "", takes)
 
     with anyio.move_on_after(DESCRIBE_SECONDS):
         async with anyio.create_task_group() as group:
             for model in missing:
                 group.start_soon(fetch, model)
+    if notes is not None and fresh:
+        await anyio.to_thread.run_sync(notes.save, fresh)
     return found
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import httpcore2  # noqa: F401  (LazyHTTPTransport: imported at start, not by the first call)
 import httpx2
 
 from atlas_mcp_py.atlas.retry import (
@@ -44,10 +45,11 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     answer", and for a billed POST that means "outcome unknown" though nothing arrived.
     GETs reuse connections (a poll that meets that race is simply retried).
 
-    Building one imports httpcore2 and loads the TLS trust store into an SSL context
-    (60-330 ms on a small machine), in a thread, never on the event loop, and the trust
-    store only for https. `warm` starts that for Atlas's GETs as the server starts, in
-    the background, so the first tool call finds it built.
+    Building one loads the TLS trust store into an SSL context (60-330 ms on a small
+    machine), in a thread, never on the event loop, and only for https. `warm` starts
+    that for Atlas's GETs as the server starts, in the background, so the first tool
+    call finds it built. httpcore2 is imported with this module (~16 ms of the start):
+    imported by that thread, it was seldom done by the first call, which then waited.
     The trust store honours `SSL_CERT_FILE` (a CA bundle file) and `SSL_CERT_DIR` (a CA
     directory), as OpenSSL and curl do: behind a corporate TLS-inspecting proxy they name
     its CA. `.netrc`, which httpx would also read, is not: no stray credentials are ever

@@ -22,7 +22,7 @@ from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
 from atlas_mcp_py import __version__
-from atlas_mcp_py.atlas import AtlasClient, paced_transport
+from atlas_mcp_py.atlas import AtlasClient, TakesNotes, keep_takes, paced_transport
 from atlas_mcp_py.config import Settings
 from atlas_mcp_py.files import UploadCache
 from atlas_mcp_py.jobs import JobBook, Submitter
@@ -54,6 +54,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+MODEL_NOTES_FILE = "model-inputs.json"
+"""In the state directory: what listed models' schemas said (atlas.takes), so a
+session's first atlas_list_models reads no schema noted in the last 24 hours."""
 
 INSTRUCTIONS = (
     "Make videos with Atlas Cloud. Local image -> atlas_upload_media (or pass the path as "
@@ -221,6 +225,8 @@ def build_server(
         book = await JobBook.open(settings.ledger_location)
         try:
             async with AtlasClient(settings, transport=paced) as client:
+                notes = settings.resolved_state_dir / MODEL_NOTES_FILE
+                keep_takes(client, TakesNotes(notes, settings.base_url))
                 app = AppState(
                     settings=settings,
                     client=client,
