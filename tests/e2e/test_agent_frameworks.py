@@ -1,8 +1,10 @@
 """Agent frameworks, as a new user sets them up (default settings), make a text-only video
 and a video from a local image against the simulator, over stdio and (where the framework
-has it) streamable HTTP. Each is driven the way its agent drives the server: a scripted
-model where the framework has one (pydantic-ai's `FunctionModel`), otherwise the
-framework's own tool objects, called as its agent calls them. Each run records how many
+has it) streamable HTTP. Each is driven the way its agent drives the server: its own
+agent with a scripted model where the framework has one (pydantic-ai's `FunctionModel`,
+LlamaIndex's `MockFunctionCallingLLM`, a `Model`, `BaseLlm` or LangChain chat model of
+the script's own), otherwise the framework's own tool objects, called as its agent calls
+them. Each run records how many
 tool calls the agent needed (in the JUnit properties and `.test-cache/frameworks/runs.json`;
 README's client table quotes them).
 
