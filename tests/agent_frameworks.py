@@ -1,7 +1,8 @@
 """The agent frameworks the tests drive (tests/e2e/test_agent_frameworks.py), installed by
-the test run once per run under `.test-cache/frameworks/`, in two virtual environments
-side by side: the frameworks on the MCP Python SDK 1.x share one, those on 2.x the other
-(their `mcp` pins conflict with this project's, and a venv each would double the install).
+the test run once per run under `.test-cache/frameworks/`, in three virtual environments
+installed side by side: the frameworks on the MCP Python SDK 1.x share one, those on 2.x
+another (their `mcp` pins conflict with this project's, and a venv each would multiply the
+install), Google ADK the third (its pins would move the 2.x one's fastmcp back).
 Each installs from its pinned list, tests/clients/frameworks-<venv>.txt (`pip freeze` of
 an install of `ENVS`: no resolving, the same versions everywhere), again when it changes."""
 
@@ -32,12 +33,18 @@ ENVS: dict[str, list[str]] = {
         "pydantic-ai-slim[mcp]>=2",
         "openai-agents>=0.20",
         "fastmcp>=3",
+        "llama-index-tools-mcp>=0.6",
+    ],
+    "adk": [
+        "google-adk[mcp]>=2.13",
     ],
 }
 """venv -> what its pinned list was made from. smolagents' mcpadapt works only on `mcp`
 1.x. pydantic-ai 1.x's `MCPServerStdio` and `MCPServerStreamableHTTP` need only `mcp`
 (its `[mcp]` extra's fastmcp-slim 3 serves `MCPToolset`, and would overwrite fastmcp 2's
-files here)."""
+files here). Google ADK installs with `mcp` 2.x (what `pip install google-adk[mcp]` gets),
+whose client tells the server of a call it abandons (`notifications/cancelled`; 1.x's does
+not); beside the others its OpenTelemetry pin (<= 1.44) takes fastmcp 4.2 back to 4.1."""
 
 
 def _wanted(name: str) -> str:

@@ -26,7 +26,11 @@ MAX_CALLS = 12
 
 _PREDICTION = re.compile(r'prediction[_ ]id[\\"\': =]*([0-9a-f]{32})')
 _RUNNING = ("still running", '"status": "processing"', "'status': 'processing'")
-_FAILED_CALL = ("An error occurred while running the tool", "Timed out")
+_FAILED_CALL = (
+    "An error occurred while running the tool",
+    "Timed out",
+    "MCP tool execution failed",
+)
 """What a framework hands its model when its client gave up on a call (its time limit)."""
 
 

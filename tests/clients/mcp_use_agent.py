@@ -1,7 +1,8 @@
-"""mcp-use's agent path makes both videos: an `MCPClient` from its config dictionary, and
-the LangChain tools its `LangChainAdapter` builds for `MCPAgent`, each called as the agent
-calls it (`ainvoke` with what the model gave: the adapter's argument model sends `null`
-for every optional argument left out). Default settings; telemetry off by environment."""
+"""mcp-use's agent makes both videos: an `MCPAgent` over an `MCPClient` made from its config
+dictionary, run with `agent.run(...)` (its LangChain agent, through its `LangChainAdapter`:
+the adapter's argument model sends `null` for every optional argument the model left
+out), and a scripted LangChain chat model in place of a provider's. Default settings
+(`max_steps` 5: model calls per run); telemetry off by environment."""
 
 from __future__ import annotations
 
@@ -10,8 +11,37 @@ from importlib.metadata import version
 from typing import Any
 
 from agent_common import VIDEOS, Script, argv, emit
-from mcp_use import MCPClient
-from mcp_use.agents.adapters.langchain_adapter import LangChainAdapter
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from mcp_use import MCPAgent, MCPClient
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers as agent_common.Script decides, from the last tool message."""
+
+    script: Any = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self  # the script knows the tools' names
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        script: Script = self.script
+        last: Any = None
+        if messages and isinstance(messages[-1], ToolMessage):
+            last = messages[-1].content or "(no tool result)"
+        call = script.next_call(last)
+        if call is None:
+            message = AIMessage(content="Done.")
+        else:
+            number = len(script.calls)
+            tool_call = {"name": call[0], "args": call[1], "id": f"call_{script.video}_{number}"}
+            message = AIMessage(content="", tool_calls=[tool_call])
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 def config(transport: str, target: dict[str, Any]) -> dict[str, Any]:
@@ -26,17 +56,16 @@ def config(transport: str, target: dict[str, Any]) -> dict[str, Any]:
 async def main() -> None:
     transport, target = argv()
     client = MCPClient.from_dict(config(transport, target))
+    model = ScriptedChatModel()
+    agent = MCPAgent(llm=model, client=client)
+    scripts = []
     try:
-        tools = {tool.name: tool for tool in await LangChainAdapter().create_tools(client)}
-        scripts = []
         for video in VIDEOS:
-            script = Script(video)
-            call = script.next_call(None)
-            while call is not None:
-                call = script.next_call(await tools[call[0]].ainvoke(call[1]))
+            model.script = script = Script(video)
+            await agent.run(f"Make the {video} video.")
             scripts.append(script)
     finally:
-        await client.close_all_sessions()
+        await agent.close()
     emit("mcp-use", version("mcp-use"), scripts, mcp=version("mcp"))
 
 

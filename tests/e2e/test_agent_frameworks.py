@@ -1,8 +1,10 @@
 """Agent frameworks, as a new user sets them up (default settings), make a text-only video
 and a video from a local image against the simulator, over stdio and (where the framework
-has it) streamable HTTP. Each is driven the way its agent drives the server: a scripted
-model where the framework has one (pydantic-ai's `FunctionModel`), otherwise the
-framework's own tool objects, called as its agent calls them. Each run records how many
+has it) streamable HTTP. Each is driven the way its agent drives the server: its own
+agent with a scripted model where the framework has one (pydantic-ai's `FunctionModel`,
+LlamaIndex's `MockFunctionCallingLLM`, a `Model`, `BaseLlm` or LangChain chat model of
+the script's own), otherwise the framework's own tool objects, called as its agent calls
+them. Each run records how many
 tool calls the agent needed (in the JUnit properties and `.test-cache/frameworks/runs.json`;
 README's client table quotes them).
 
@@ -42,6 +44,8 @@ FRAMEWORKS = {
     "fastmcp_agent.py@mcp2": ("mcp2", ("stdio", "http")),
     "mcp_use_agent.py": ("mcp1", ("stdio", "http")),
     "smolagents_agent.py": ("mcp1", ("stdio",)),
+    "llamaindex_agent.py": ("mcp2", ("stdio", "http")),
+    "google_adk_agent.py": ("adk", ("stdio", "http")),
 }
 RUNS = CACHE / "runs.json"
 CASES = [
@@ -125,24 +129,36 @@ async def test_the_framework_makes_both_videos_with_its_default_settings(
         assert check["ok"], check
 
 
+SHORT_LIMITS = {
+    # script: (venv, the framework's default time limit of a call over stdio)
+    "openai_agents_agent.py": ("mcp2", "client_session_timeout_seconds"),
+    "google_adk_agent.py": ("adk", "StdioConnectionParams.timeout"),
+}
+
+
 @pytest.mark.parametrize("sim_job_seconds", [8.0])
-async def test_the_openai_agents_sdk_gets_a_video_that_outlasts_its_5_s_call_limit(
+@pytest.mark.parametrize("script", list(SHORT_LIMITS))
+async def test_a_framework_gets_a_video_that_outlasts_its_5_s_call_limit(
     framework_pythons: dict[str, dict[str, str]],  # noqa: F811
     sim: SimulatorServer,
     project: Path,
+    script: str,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """`client_session_timeout_seconds` is 5 s by default and no progress token is sent:
-    the first generate call is abandoned (the agent is told to try again), which tells
-    the server the limit; the retry is the same job (the duplicate guard: paid once),
-    answered within the limit, and every later call too (the second video's included),
-    atlas_check_status finishing what the generate call hands back."""
+    """The OpenAI Agents SDK's `client_session_timeout_seconds` and Google ADK's
+    `StdioConnectionParams.timeout` are 5 s by default (each request's time limit) and
+    neither sends a progress token: the first generate call is abandoned (the agent is
+    told of the failure and tries again), which tells the server the limit; the retry is
+    the same job (the duplicate guard: paid once), answered within the limit, and every
+    later call too (the second video's included), atlas_check_status finishing what the
+    generate call hands back."""
+    venv, _ = SHORT_LIMITS[script]
     target = json.dumps(stdio_target(sim, project))
-    out = await run_script(framework_pythons["mcp2"], "openai_agents_agent.py", "stdio", target)
+    out = await run_script(framework_pythons[venv], script, "stdio", target)
     calls = {video: made["tool_calls"] for video, made in out["videos"].items()}
     record_property("tool_calls", calls)
-    record(f"openai_agents_agent.py:{out['version']}:stdio:8s-jobs", {**out, "tool_calls": calls})
+    record(f"{script}:{out['version']}:stdio:8s-jobs", {**out, "tool_calls": calls})
     assert_both_videos_made(out, project, sim)
-    assert all(n <= 10 for n in calls.values())  # within the Runner's default max_turns
+    assert all(n <= 10 for n in calls.values())  # within the agents' default turn limits
     abandoned = [made["abandoned"] for made in out["videos"].values()]
     assert abandoned == [1, 0], out  # the first call taught the server the limit
