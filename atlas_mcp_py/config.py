@@ -46,8 +46,12 @@ DEFAULT_IMAGE_MODEL = "google/nano-banana/text-to-image"
 """The image model for requests that name none: fast and cheap ($0.039), 16:9 by default
 (a ready first frame for a video)."""
 DEFAULT_MAX_WAIT_SECONDS = 100.0
-NO_PROGRESS_MAX_WAIT_SECONDS = 45.0
-"""Wait budget when the client sent no progress token: such clients usually stop at 60 s."""
+NO_PROGRESS_MAX_WAIT_SECONDS = 25.0
+"""Wait budget when the client sent no progress token (it shows no progress, and may give
+up on a silent call): under the shortest fixed limit seen in such a client that the
+server cannot learn (LlamaIndex's `BasicMCPClient`: 30 s, a new session for every call),
+with 5 s left for a save and the answer. Shorter limits that clients show by cancelling
+(the OpenAI Agents SDK's 5 s) are learned (`server.app._GaveUp`)."""
 DEFAULT_POLL_MIN_SECONDS = 1.0
 DEFAULT_POLL_MAX_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 5.0

@@ -162,3 +162,25 @@ async def test_a_framework_gets_a_video_that_outlasts_its_5_s_call_limit(
     assert all(n <= 10 for n in calls.values())  # within the agents' default turn limits
     abandoned = [made["abandoned"] for made in out["videos"].values()]
     assert abandoned == [1, 0], out  # the first call taught the server the limit
+
+
+@pytest.mark.parametrize("sim_job_seconds", [31.0])
+async def test_llamaindex_gets_a_video_that_outlasts_its_30_s_call_limit(
+    framework_pythons: dict[str, dict[str, str]],  # noqa: F811
+    sim: SimulatorServer,
+    project: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """LlamaIndex's `BasicMCPClient` gives up on a call after 30 s (its default
+    `timeout`) and opens a new session for every call (over stdio a new server), so the
+    server cannot learn that limit from a cancelled call: a wait without a progress token
+    ends at 25 s with the job's id, and atlas_check_status finishes it. (With the earlier
+    45 s wait, every generate call of a job over 30 s failed, video paid and not given.)"""
+    target = json.dumps(stdio_target(sim, project))
+    out = await run_script(framework_pythons["mcp2"], "llamaindex_agent.py", "stdio", target)
+    calls = {video: made["tool_calls"] for video, made in out["videos"].items()}
+    record_property("tool_calls", calls)
+    record(f"llamaindex_agent.py:{out['version']}:stdio:31s-jobs", {**out, "tool_calls": calls})
+    assert_both_videos_made(out, project, sim)
+    assert calls == {"text": 2, "image": 2}, out  # generate, then atlas_check_status
+    assert [made["abandoned"] for made in out["videos"].values()] == [0, 0], out
