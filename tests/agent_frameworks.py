@@ -51,27 +51,44 @@ def _wanted(name: str) -> str:
     return (REPO / "tests" / "clients" / f"frameworks-{name}.txt").read_text()
 
 
-@pytest.fixture(scope="session")
-def framework_pythons() -> dict[str, dict[str, str]]:
-    """venv name -> the environment of a client script run in it (`python` its
-    interpreter), every venv installed (side by side) unless already cached."""
-    running: list[tuple[list[str], subprocess.Popen[bytes], Path]] = []
+_installing: list[tuple[str, subprocess.Popen[bytes], Path]] | None = None
+"""The installs `start_installs` started: (venv name, process, its log)."""
+
+
+def start_installs() -> None:
+    """Starts installing every venv not already cached, side by side, in the background
+    (once per run): tests/conftest.py calls it as soon as the run is known to include the
+    framework tests, which it runs last, so the installs overlap the rest of the suite."""
+    global _installing
+    if _installing is not None or sys.platform == "win32":
+        return
+    _installing = []
+    CACHE.mkdir(parents=True, exist_ok=True)
     for name in ENVS:
         venv = CACHE / name
         marker = venv / "requirements.txt"
         if marker.exists() and marker.read_text() == _wanted(name):
             continue
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         pins = REPO / "tests" / "clients" / f"frameworks-{name}.txt"
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
-        command = [*pip, "-r", str(pins)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        running.append((command, process, marker))
-    for command, process, marker in running:
-        out, err = process.communicate(timeout=INSTALL_SECONDS)
-        if process.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{out.decode()}\n{err.decode()}")
-        marker.write_text(_wanted(marker.parent.name))
+        script = (
+            f'"{sys.executable}" -m venv --clear "{venv}" && '
+            f'"{venv}/bin/python" -m pip install -q --no-deps -r "{pins}"'
+        )
+        log = CACHE / f"{name}-install.log"
+        with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall pip
+            process = subprocess.Popen(["/bin/sh", "-c", script], stdout=out, stderr=out)
+        _installing.append((name, process, log))
+
+
+@pytest.fixture(scope="session")
+def framework_pythons() -> dict[str, dict[str, str]]:
+    """venv name -> the environment of a client script run in it (`python` its
+    interpreter), every venv installed (`start_installs`, waited for here)."""
+    start_installs()
+    for name, process, log in _installing or []:
+        if process.wait(timeout=INSTALL_SECONDS) != 0:
+            raise RuntimeError(f"installing the {name} venv failed:\n{log.read_text()[-6000:]}")
+        (CACHE / name / "requirements.txt").write_text(_wanted(name))
     base = {
         "PATH": os.environ.get("PATH", ""),
         "NO_PROXY": "127.0.0.1,localhost",

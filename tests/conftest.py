@@ -3,6 +3,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent_frameworks import start_installs
 from helpers import PNG
 from installed_clients import ext_tasks, py1, real_clients, ts_sdks  # noqa: F401  (fixtures)
 from services import PostgresServer, run_postgres
@@ -20,6 +21,7 @@ os.environ.pop("no_proxy", None)
 
 TESTS = Path(__file__).parent
 TIERS = ("unit", "integration", "e2e")
+FRAMEWORK_TESTS = "test_agent_frameworks.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,6 +33,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+    # the agent-framework tests last: their venvs install meanwhile (pytest_collection_finish)
+    items.sort(key=lambda item: item.path.name == FRAMEWORK_TESTS)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.path.name == FRAMEWORK_TESTS for item in session.items):
+        start_installs()
 
 
 @pytest.fixture

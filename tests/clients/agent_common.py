@@ -10,6 +10,7 @@ in the framework's own virtual environment.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -19,7 +20,10 @@ VIDEOS: dict[str, dict[str, Any]] = {
     "text": {"prompt": "a lighthouse at dusk", "save_to": "out/text.mp4"},
     "image": {"prompt": "the photo, zooming in", "image": "photo.png", "save_to": "out/image.mp4"},
 }
-"""The videos an agent makes: text-only, and from the project's local photo.png."""
+"""The videos an agent makes: text-only, and from the project's local photo.png (only
+those named in `AGENT_VIDEOS`, comma-separated, when it is set: a long job's test)."""
+if os.environ.get("AGENT_VIDEOS"):
+    VIDEOS = {name: VIDEOS[name] for name in os.environ["AGENT_VIDEOS"].split(",")}
 
 MAX_CALLS = 12
 """A scripted model stops after this many tool calls for one video (a loop is a failure)."""
