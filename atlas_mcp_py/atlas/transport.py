@@ -125,9 +125,9 @@ class LazyHTTPTransport(httpx2.AsyncBaseTransport):
     def _make(
         self, key: str, proxy: str | None, fresh: bool, tls: bool
     ) -> httpx2.AsyncHTTPTransport:
-        """The transport for `key`, built once (never on the event loop: importing
-        httpcore2 and loading the trust store take ~100-330 ms). A transport that never
-        speaks TLS (plain http:// to Atlas, no https proxy) loads no trust store at all."""
+        """The transport for `key`, built once (never on the event loop: loading the trust
+        store takes 60-330 ms). A transport that never speaks TLS (plain http:// to Atlas,
+        no https proxy) loads no trust store at all."""
         with self._made:
             if key not in self._inner:
                 self._inner[key] = self._new_transport(proxy, fresh, tls)
